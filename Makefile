@@ -1,0 +1,51 @@
+# Developer entry points. `make test` is the test command CI runs.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+UV := $(VENV)/bin/uv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean
+
+$(VENV)/.installed: requirements/dev.txt trainer/pyproject.toml operator/pyproject.toml hack/pyproject.toml
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==0.13.9
+	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements/dev.txt \
+	  -e trainer -e operator -e hack
+	touch $@
+
+venv: $(VENV)/.installed
+
+.venv-keras2/.installed: requirements/keras2.txt trainer/pyproject.toml | $(VENV)/.installed
+	test -x .venv-keras2/bin/python || $(PY) -m venv .venv-keras2
+	$(UV) pip install --quiet --python .venv-keras2/bin/python -r requirements/keras2.txt -e trainer
+	touch $@
+
+venv-keras2: .venv-keras2/.installed
+
+binaries:
+	bash hack/build-binaries.sh
+
+test: venv venv-keras2 binaries
+	$(VENV)/bin/pytest tests
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile.trainer Dockerfile.operator
+
+cluster-up: venv binaries
+	$(VENV)/bin/devcluster up
+
+cluster-down: venv
+	$(VENV)/bin/devcluster down
+
+cluster-status: venv
+	$(VENV)/bin/devcluster status
+
+demo: venv
+	$(VENV)/bin/densenet-train --synthetic --image_size 32 --num_classes 10 --batch_size 8 \
+	  --max_train_steps 20 --display_every 5 --log_dir /tmp/densenet-demo --metrics_port 0
+
+clean:
+	rm -rf $(VENV) .venv-keras2

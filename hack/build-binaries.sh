@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, kwok, helm) from their Go modules at the versions
+# pinned in hack/versions.env, into a per-user cache keyed by version. A binary
+# that is already cached is not rebuilt. Prints the bin directory on stdout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache_root=${DENSENET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/densenet-operator}
+bin_dir="$cache_root/bin"
+src_root="$cache_root/src"
+mkdir -p "$bin_dir" "$src_root"
+
+log() { printf '[build-binaries] %s\n' "$*" >&2; }
+
+# cached NAME VERSION -> path of the cached binary
+cached() { printf '%s/%s-%s/%s' "$bin_dir" "$1" "$2" "$1"; }
+
+install_binary() { # NAME VERSION BUILT_FILE
+  local dest
+  dest=$(cached "$1" "$2")
+  mkdir -p "$(dirname "$dest")"
+  mv "$3" "$dest.tmp" && mv "$dest.tmp" "$dest"
+  ln -sfn "$dest" "$bin_dir/$1"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION
+  local needed=()
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [[ -x $(cached "$c" "$v") ]] || needed+=("$c")
+  done
+  if ((${#needed[@]} == 0)); then
+    for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sfn "$(cached "$c" "$v")" "$bin_dir/$c"; done
+    return
+  fi
+  log "building ${needed[*]} $v (cold: ~20 min on 2 cores)"
+  local mod="$src_root/kubernetes-$v"
+  mkdir -p "$mod"
+  local minor=${v#v1.}; minor=${minor%%.*}
+  local staging_v="v0.${v#v1.}"
+  local upstream_mod
+  upstream_mod=$(cd "$mod" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module densenet.local/kubernetes-wrapper"
+    echo
+    echo "go 1.26.0"
+    echo
+    echo "require k8s.io/kubernetes $v"
+    echo
+    echo "replace ("
+    grep -E '=> \./staging/' "$upstream_mod" | awk -v sv="$staging_v" '{print "\t" $1 " => " $1 " " sv}'
+    echo ")"
+  } >"$mod/go.mod"
+  cat >"$mod/tools.go" <<GO
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+  (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true; cd "$mod" && GOFLAGS=-mod=mod go mod download >/dev/null)
+  local ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  for c in "${needed[@]}"; do
+    log "go build $c"
+    (cd "$mod" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$mod/$c.out" "k8s.io/kubernetes/cmd/$c")
+    install_binary "$c" "$v" "$mod/$c.out"
+  done
+}
+
+build_etcd() {
+  local v=$ETCD_VERSION
+  if [[ -x $(cached etcd "$v") ]]; then ln -sfn "$(cached etcd "$v")" "$bin_dir/etcd"; return; fi
+  log "building etcd $v"
+  local mod="$src_root/etcd-$v"
+  mkdir -p "$mod"
+  printf 'module densenet.local/etcd-wrapper\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$v" >"$mod/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$mod/tools.go"
+  (cd "$mod" && GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true)
+  (cd "$mod" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -ldflags "-s -w" -o "$mod/etcd.out" go.etcd.io/etcd/server/v3)
+  install_binary etcd "$v" "$mod/etcd.out"
+}
+
+build_go_install() { # NAME VERSION PACKAGE
+  local name=$1 v=$2 pkg=$3
+  if [[ -x $(cached "$name" "$v") ]]; then ln -sfn "$(cached "$name" "$v")" "$bin_dir/$name"; return; fi
+  log "building $name $v"
+  local gobin="$src_root/gobin-$name-$v"
+  mkdir -p "$gobin"
+  CGO_ENABLED=0 GOBIN="$gobin" go install -ldflags "-s -w" "$pkg@$v"
+  install_binary "$name" "$v" "$gobin/$name"
+}
+
+stage_kwok_stages() {
+  # Standalone kwok needs its stage definitions; they ship inside the module.
+  local dir="$cache_root/kwok-stages-$KWOK_VERSION"
+  [[ -d $dir ]] && return
+  local src
+  src=$(GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$dir.tmp"
+  cp -r "$src/kustomize/stage" "$dir.tmp/"
+  chmod -R u+w "$dir.tmp"
+  mv "$dir.tmp" "$dir"
+}
+
+build_etcd
+build_go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
+stage_kwok_stages
+build_go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+build_kubernetes
+echo "$bin_dir"
