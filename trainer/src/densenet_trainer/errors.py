@@ -25,12 +25,10 @@ class ExitCode(enum.IntEnum):
 class UserError(Exception):
     """A problem the user must fix; printed as one line, no traceback."""
 
-    default_exit_code: ExitCode = ExitCode.USAGE
-
-    def __init__(self, message: str, exit_code: ExitCode | None = None) -> None:
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.USAGE) -> None:
         super().__init__(message)
         self.message = message
-        self.exit_code = self.default_exit_code if exit_code is None else exit_code
+        self.exit_code = exit_code
 
     def __str__(self) -> str:
         return self.message
@@ -39,4 +37,5 @@ class UserError(Exception):
 class DataError(UserError):
     """Missing, empty or corrupt input data (exit code BAD_DATA)."""
 
-    default_exit_code = ExitCode.BAD_DATA
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.BAD_DATA) -> None:
+        super().__init__(message, exit_code)
