@@ -1,0 +1,87 @@
+"""Where the local cluster lives and how its pieces find each other: the one source of truth
+for ports, address ranges and paths shared by devcluster (control plane) and devnode (node
+runner)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VERSIONS_FILE = REPO_ROOT / "hack" / "versions.env"
+
+# Ports on 127.0.0.1 (the API server also listens on the pod bridge's gateway address, see below).
+ETCD_CLIENT_PORT = 23790
+ETCD_PEER_PORT = 23800
+API_SERVER_PORT = 16443
+CONTROLLER_MANAGER_PORT = 10357
+SCHEDULER_PORT = 10359
+KWOK_PORT = 10347
+
+# Address plan. None of these ranges overlap; nothing outside them or loopback is ever dialled.
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
+# kwok (fake) nodes hand out pod IPs from here. They lead nowhere: never connect to them.
+KWOK_POD_CIDR = ipaddress.ip_network("10.90.0.0/16")
+# The node runner's pod network: a host bridge with the gateway address, one veth per pod.
+RUNNER_POD_CIDR = ipaddress.ip_network("10.89.0.0/24")
+RUNNER_BRIDGE = "dnbr0"
+RUNNER_GATEWAY = ipaddress.ip_address("10.89.0.1")
+# Pods reach the API server here (KUBERNETES_SERVICE_HOST); the apiserver serves on all local
+# addresses and advertises this one, so the `kubernetes` Service endpoints are not loopback.
+API_SERVER_POD_HOST = str(RUNNER_GATEWAY)
+
+# Labels on nodes.
+FAKE_NODE_LABEL = "densenet.dev/fake-node"  # "true" on kwok nodes: their pods never run
+RUNNER_NODE_LABEL = "densenet.dev/node-runner"  # "true" on devnode nodes: their pods really run
+
+ASCEND_RESOURCE = "huawei.com/Ascend910"
+GAUDI_RESOURCE = "habana.ai/gaudi"
+
+
+def cache_root() -> Path:
+    """Per-user cache, shared with hack/build-binaries.sh (same variable, same default)."""
+    if "DENSENET_CACHE_DIR" in os.environ:
+        return Path(os.environ["DENSENET_CACHE_DIR"])
+    xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return Path(xdg) / "densenet-operator"
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    """Files of one running local cluster."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> ClusterPaths:
+        return cls(Path(os.environ.get("DENSENET_CLUSTER_DIR", cache_root() / "cluster")))
+
+    @property
+    def bin_dir(self) -> Path:
+        return cache_root() / "bin"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.pki / "ca.crt"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def etcd_data(self) -> Path:
+        return self.root / "etcd"
