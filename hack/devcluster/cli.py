@@ -1,0 +1,68 @@
+"""`devcluster up|down|status|env`: the local control plane for development and tests."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+
+from devcluster import cluster
+from devcluster.config import ClusterPaths
+
+
+def runner_unavailable_reason() -> str | None:
+    """Why a node runner cannot start here, or None if it can."""
+    if importlib.util.find_spec("devnode") is None:
+        return "the devnode package is not installed"
+    if os.geteuid() != 0:
+        return "the node runner needs root (network namespaces, mounts)"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devcluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the cluster (idempotent); prints the kubeconfig path")
+    up.add_argument(
+        "--runner",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also start a node runner whose pods really run here (default: on)",
+    )
+    sub.add_parser("down", help="stop every process the cluster started")
+    sub.add_parser("status", help="show each process and whether it is healthy")
+    sub.add_parser("env", help="print shell exports for KUBECONFIG and the pinned binaries")
+    args = parser.parse_args(argv)
+    paths = ClusterPaths.default()
+
+    try:
+        if args.command == "up":
+            with_runner = args.runner
+            if with_runner and (reason := runner_unavailable_reason()):
+                print(f"devcluster: no node runner: {reason}", file=sys.stderr)
+                with_runner = False
+            started = time.monotonic()
+            kubeconfig = cluster.up(paths, with_runner, log=lambda m: print(m, file=sys.stderr))
+            print(f"cluster ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            print(kubeconfig)
+        elif args.command == "down":
+            cluster.down(paths, log=lambda m: print(m, file=sys.stderr))
+        elif args.command == "status":
+            rows = cluster.status(paths)
+            for name, pid, healthy in rows:
+                state = "healthy" if healthy else ("unhealthy" if pid else "stopped")
+                print(f"{name:<26} {pid or '-':>8}  {state}")
+            return 0 if all(h for _, _, h in rows) else 1
+        elif args.command == "env":
+            print(f"export KUBECONFIG={paths.kubeconfig}")
+            print(f'export PATH="{paths.bin_dir}:$PATH"')
+    except cluster.ClusterError as err:
+        print(f"devcluster: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

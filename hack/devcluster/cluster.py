@@ -1,0 +1,235 @@
+"""Bring the local control plane up, down, and report on it."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+
+from devcluster import components, config, nodes, pki, processes
+from devcluster.config import ClusterPaths
+
+DEFAULT_RUNNER_NODE = "devnode-0"
+RUNNER_FAKE_ASCEND = 8
+RUNNER_FAKE_GAUDI = 8
+
+
+class ClusterError(Exception):
+    """The cluster could not be brought to the requested state; the message says why."""
+
+
+def read_versions() -> dict[str, str]:
+    versions = {}
+    for raw_line in config.VERSIONS_FILE.read_text().splitlines():
+        line = raw_line.strip()
+        if line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            versions[key] = value
+    return versions
+
+
+@dataclass
+class Plan:
+    """The processes of one cluster, in start order."""
+
+    control_plane: list[components.Component]
+    runner: components.Component | None
+
+
+def make_plan(paths: ClusterPaths, with_runner: bool) -> Plan:
+    kwok_version = read_versions()["KWOK_VERSION"]
+    control_plane = [
+        components.etcd(paths),
+        components.kube_apiserver(paths),
+        components.kube_controller_manager(paths),
+        components.kube_scheduler(paths),
+        components.kwok(paths, kwok_version),
+    ]
+    runner = (
+        components.devnode(paths, DEFAULT_RUNNER_NODE, RUNNER_FAKE_ASCEND, RUNNER_FAKE_GAUDI)
+        if with_runner
+        else None
+    )
+    return Plan(control_plane, runner)
+
+
+def _ssl_context(paths: ClusterPaths, verify: bool) -> ssl.SSLContext:
+    if not verify:
+        # Controller-manager and scheduler serve /healthz with self-signed loopback certs.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx = ssl.create_default_context(cafile=str(paths.ca_cert))
+    ctx.load_cert_chain(str(paths.pki / "admin.crt"), str(paths.pki / "admin.key"))
+    return ctx
+
+
+def is_healthy(paths: ClusterPaths, component: components.Component) -> bool:
+    if component.health_url is None:
+        return processes.running_pid(paths.pids, component.name) is not None
+    verify = component.name == "kube-apiserver"
+    ctx = _ssl_context(paths, verify) if component.health_url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(component.health_url, timeout=2, context=ctx) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, log_hint: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    hint = f"; see {log_hint}" if log_hint else ""
+    raise ClusterError(f"{what} not ready after {timeout:.0f}s{hint}")
+
+
+def _wait_started(paths: ClusterPaths, component: components.Component, timeout: float) -> None:
+    log = paths.logs / f"{component.name}.log"
+
+    def ready() -> bool:
+        if processes.running_pid(paths.pids, component.name) is None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            raise ClusterError(f"{component.name} exited during start-up: {' | '.join(tail)}")
+        return is_healthy(paths, component)
+
+    _wait(component.name, ready, timeout, log)
+
+
+def ensure_binaries() -> None:
+    script = config.REPO_ROOT / "hack" / "build-binaries.sh"
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"building the control-plane binaries failed: {result.stderr[-2000:]}")
+
+
+def write_kubeconfigs(paths: ClusterPaths) -> None:
+    server = f"https://127.0.0.1:{config.API_SERVER_PORT}"
+    paths.kubeconfig.write_text(pki.kubeconfig_yaml(paths.pki, pki.ADMIN, server))
+    for client in (pki.CONTROLLER_MANAGER, pki.SCHEDULER):
+        components.kubeconfig_for(paths, client.stem).write_text(
+            pki.kubeconfig_yaml(paths.pki, client, server)
+        )
+
+
+def core_v1(paths: ClusterPaths) -> kube_client.CoreV1Api:
+    api_client = kube_config.new_client_from_config(config_file=str(paths.kubeconfig))
+    return kube_client.CoreV1Api(api_client)
+
+
+def register_fake_nodes(paths: ClusterPaths) -> None:
+    core = core_v1(paths)
+    for spec in nodes.FAKE_NODES:
+        try:
+            core.create_node(nodes.node_manifest(spec))
+        except ApiException as err:
+            if err.status != 409:
+                raise
+    names = {spec.name for spec in nodes.FAKE_NODES}
+
+    def all_ready() -> bool:
+        ready = set()
+        for node in core.list_node(label_selector=f"{config.FAKE_NODE_LABEL}=true").items:
+            for cond in node.status.conditions or []:
+                if cond.type == "Ready" and cond.status == "True":
+                    ready.add(node.metadata.name)
+        return names <= ready
+
+    _wait("fake nodes", all_ready, 60, paths.logs / "kwok.log")
+
+    def default_service_account() -> bool:
+        accounts = core.list_namespaced_service_account("default").items
+        return any(sa.metadata.name == "default" for sa in accounts)
+
+    cm_log = paths.logs / "kube-controller-manager.log"
+    _wait("default ServiceAccount", default_service_account, 60, cm_log)
+
+
+def _running(paths: ClusterPaths, comp: components.Component) -> bool:
+    return processes.running_pid(paths.pids, comp.name) is not None
+
+
+def up(paths: ClusterPaths, with_runner: bool, log: Callable[[str], None] = print) -> Path:
+    """Start the cluster unless it already runs; returns the admin kubeconfig path."""
+    ensure_binaries()
+    plan = make_plan(paths, with_runner)
+    if all(_running(paths, c) and is_healthy(paths, c) for c in plan.control_plane):
+        log("control plane already running")
+    else:
+        down(paths, log=lambda _msg: None)
+        shutil.rmtree(paths.etcd_data, ignore_errors=True)
+        paths.root.mkdir(parents=True, exist_ok=True)
+        pki.ensure_pki(paths.pki)
+        write_kubeconfigs(paths)
+        for comp in plan.control_plane:
+            started = time.monotonic()
+            processes.start(comp, paths.pids, paths.logs)
+            _wait_started(paths, comp, timeout=90)
+            log(f"started {comp.name} in {time.monotonic() - started:.1f}s")
+        register_fake_nodes(paths)
+    if plan.runner is not None and not _running(paths, plan.runner):
+        processes.start(plan.runner, paths.pids, paths.logs)
+        _wait_runner_node(paths, plan.runner.name)
+        log(f"started node runner {plan.runner.name}")
+    return paths.kubeconfig
+
+
+def _wait_runner_node(paths: ClusterPaths, name: str) -> None:
+    core = core_v1(paths)
+    log = paths.logs / f"{name}.log"
+
+    def ready() -> bool:
+        if processes.running_pid(paths.pids, name) is None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            raise ClusterError(f"node runner {name} exited during start-up: {' | '.join(tail)}")
+        node = core.list_node(field_selector=f"metadata.name={name}").items
+        return bool(node) and any(
+            c.type == "Ready" and c.status == "True" for c in node[0].status.conditions or []
+        )
+
+    _wait(f"node runner {name}", ready, 60, log)
+
+
+def known_process_names(paths: ClusterPaths) -> list[str]:
+    """Every process this cluster may have started: the plan's plus any runner pid file."""
+    names = [c.name for c in make_plan(paths, with_runner=False).control_plane]
+    if paths.pids.exists():
+        names += sorted(p.stem for p in paths.pids.glob("*.pid") if p.stem not in names)
+    return names
+
+
+def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
+    """Stop every process we started, runners first (they clean up through the API)."""
+    names = known_process_names(paths)
+    runners = [n for n in names if n not in {c.name for c in make_plan(paths, False).control_plane}]
+    for name in [*runners, *reversed([n for n in names if n not in runners])]:
+        grace = 60.0 if name in runners else 15.0
+        if processes.stop(paths.pids, name, grace_seconds=grace):
+            log(f"stopped {name}")
+    shutil.rmtree(paths.etcd_data, ignore_errors=True)
+
+
+def status(paths: ClusterPaths) -> list[tuple[str, int | None, bool]]:
+    """(name, pid, healthy) for each process of the cluster."""
+    plan = make_plan(paths, with_runner=False)
+    rows = []
+    for comp in plan.control_plane:
+        pid = processes.running_pid(paths.pids, comp.name)
+        rows.append((comp.name, pid, pid is not None and is_healthy(paths, comp)))
+    for name in known_process_names(paths)[len(plan.control_plane) :]:
+        pid = processes.running_pid(paths.pids, name)
+        rows.append((name, pid, pid is not None))
+    return rows

@@ -1,0 +1,166 @@
+"""Command lines of the control-plane processes. Pure: paths in, argv out."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devcluster import config
+from devcluster.config import ClusterPaths
+
+
+@dataclass(frozen=True)
+class Component:
+    """One process of the local cluster."""
+
+    name: str
+    argv: list[str]
+    # HTTPS or HTTP URL that answers 200 once the process is ready; None: started is ready.
+    health_url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def kubeconfig_for(paths: ClusterPaths, stem: str) -> Path:
+    return paths.root / f"{stem}.kubeconfig"
+
+
+def etcd(paths: ClusterPaths) -> Component:
+    client = f"http://127.0.0.1:{config.ETCD_CLIENT_PORT}"
+    peer = f"http://127.0.0.1:{config.ETCD_PEER_PORT}"
+    return Component(
+        "etcd",
+        [
+            str(paths.bin_dir / "etcd"),
+            "--name=devcluster",
+            f"--data-dir={paths.etcd_data}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=devcluster={peer}",
+            "--listen-metrics-urls=",
+            # A throwaway test cluster: durability is not worth the fsync latency.
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ],
+        health_url=f"{client}/health",
+    )
+
+
+def kube_apiserver(paths: ClusterPaths) -> Component:
+    pki = paths.pki
+    return Component(
+        "kube-apiserver",
+        [
+            str(paths.bin_dir / "kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
+            f"--secure-port={config.API_SERVER_PORT}",
+            # All local addresses: loopback for host clients, the node runner's bridge gateway
+            # for pods. Advertising the gateway keeps the `kubernetes` endpoints off loopback.
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={config.API_SERVER_POD_HOST}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-cluster-ip-range={config.SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+            "--v=0",
+        ],
+        health_url=f"https://127.0.0.1:{config.API_SERVER_PORT}/readyz",
+    )
+
+
+def kube_controller_manager(paths: ClusterPaths) -> Component:
+    pki = paths.pki
+    kubeconfig = kubeconfig_for(paths, "controller-manager")
+    return Component(
+        "kube-controller-manager",
+        [
+            str(paths.bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--secure-port={config.CONTROLLER_MANAGER_PORT}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki / 'ca.key'}",
+            f"--service-cluster-ip-range={config.SERVICE_CIDR}",
+            # Without cloud routes or IPAM there is nothing for these to do.
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+            "--v=0",
+        ],
+        health_url=f"https://127.0.0.1:{config.CONTROLLER_MANAGER_PORT}/healthz",
+    )
+
+
+def kube_scheduler(paths: ClusterPaths) -> Component:
+    kubeconfig = kubeconfig_for(paths, "scheduler")
+    return Component(
+        "kube-scheduler",
+        [
+            str(paths.bin_dir / "kube-scheduler"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--secure-port={config.SCHEDULER_PORT}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            "--v=0",
+        ],
+        health_url=f"https://127.0.0.1:{config.SCHEDULER_PORT}/healthz",
+    )
+
+
+def kwok_stage_files(kwok_version: str) -> list[Path]:
+    stages = config.cache_root() / f"kwok-stages-{kwok_version}" / "stage"
+    return [
+        stages / "node" / "fast" / "node-initialize.yaml",
+        stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
+        stages / "pod" / "fast" / "pod-ready.yaml",
+        stages / "pod" / "fast" / "pod-complete.yaml",
+        stages / "pod" / "fast" / "pod-delete.yaml",
+    ]
+
+
+def kwok(paths: ClusterPaths, kwok_version: str) -> Component:
+    argv = [
+        str(paths.bin_dir / "kwok"),
+        f"--kubeconfig={paths.kubeconfig}",
+        f"--manage-nodes-with-label-selector={config.FAKE_NODE_LABEL}=true",
+        f"--cidr={config.KWOK_POD_CIDR}",
+        # A fake node's address is loopback, so anything that dials a fake kubelet (kubectl
+        # logs on a fake pod, say) fails locally instead of sending packets off the machine.
+        "--node-ip=127.0.0.1",
+        f"--node-port={config.KWOK_PORT}",
+        f"--server-address=127.0.0.1:{config.KWOK_PORT}",
+    ]
+    argv += [f"--config={f}" for f in kwok_stage_files(kwok_version)]
+    return Component("kwok", argv, health_url=f"http://127.0.0.1:{config.KWOK_PORT}/healthz")
+
+
+def devnode(paths: ClusterPaths, node_name: str, fake_ascend: int, fake_gaudi: int) -> Component:
+    return Component(
+        node_name,
+        [
+            sys.executable,
+            "-m",
+            "devnode",
+            "run",
+            f"--kubeconfig={paths.kubeconfig}",
+            f"--node-name={node_name}",
+            f"--state-dir={paths.root / node_name}",
+            f"--fake-ascend={fake_ascend}",
+            f"--fake-gaudi={fake_gaudi}",
+        ],
+    )

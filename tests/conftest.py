@@ -1,0 +1,68 @@
+"""Session-wide fixtures: the real local control plane (hack/devcluster) and a fresh namespace
+per test.
+
+`cluster` brings the cluster up once per run, reusing one that is already up, and stops it at
+the end only if this run started it. Tests that do not ask for it never start anything.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+
+from devcluster import cluster as devcluster
+from devcluster.cli import runner_unavailable_reason
+from devcluster.config import ClusterPaths
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    paths: ClusterPaths
+    kubeconfig: Path
+    # Name of the node whose pods really run here, or None when no runner could start.
+    runner_node: str | None
+
+    def api_client(self) -> kube_client.ApiClient:
+        return kube_config.new_client_from_config(config_file=str(self.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    paths = ClusterPaths.default()
+    was_running = all(healthy for _, _, healthy in devcluster.status(paths))
+    reason = runner_unavailable_reason()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"CI needs the node runner: {reason}")
+    with_runner = reason is None
+    kubeconfig = devcluster.up(paths, with_runner=with_runner, log=lambda _m: None)
+    yield LocalCluster(paths, kubeconfig, devcluster.DEFAULT_RUNNER_NODE if with_runner else None)
+    if not was_running and os.environ.get("DENSENET_KEEP_CLUSTER") != "1":
+        devcluster.down(paths, log=lambda _m: None)
+
+
+@pytest.fixture(scope="session")
+def api_client(cluster: LocalCluster) -> kube_client.ApiClient:
+    return cluster.api_client()
+
+
+@pytest.fixture(scope="session")
+def core_v1(api_client: kube_client.ApiClient) -> kube_client.CoreV1Api:
+    return kube_client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, core_v1: kube_client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (deletion is not awaited)."""
+    stem = request.node.name.lower().replace("_", "-")
+    stem = "".join(ch for ch in stem if ch.isalnum() or ch == "-")[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:6]}"
+    core_v1.create_namespace({"metadata": {"name": name, "labels": {"densenet.dev/test": "true"}}})
+    yield name
+    core_v1.delete_namespace(name, propagation_policy="Background")
