@@ -66,3 +66,8 @@ def namespace(request: pytest.FixtureRequest, core_v1: kube_client.CoreV1Api) ->
     core_v1.create_namespace({"metadata": {"name": name, "labels": {"densenet.dev/test": "true"}}})
     yield name
     core_v1.delete_namespace(name, propagation_policy="Background")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `disruptive` restart the shared cluster, so they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)

@@ -107,3 +107,27 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def processes_running_from(bin_dir: Path, module_markers: tuple[str, ...] = ()) -> list[int]:
+    """Pids of live processes whose executable lies under `bin_dir`, or whose command line
+    runs one of `module_markers` (e.g. "devnode" for `python -m devnode`)."""
+    bin_root = bin_dir.resolve()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            exe = (entry / "exe").resolve()
+        except OSError:
+            continue
+        cmdline = _cmdline(pid) or []
+        runs_module = any(
+            cmdline[i : i + 2] == ["-m", marker]
+            for marker in module_markers
+            for i in range(len(cmdline))
+        )
+        if (exe.is_relative_to(bin_root) or runs_module) and _alive(pid):
+            found.append(pid)
+    return found
