@@ -32,7 +32,7 @@ test: venv venv-keras2 binaries
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/hadolint Dockerfile.trainer Dockerfile.operator
+	$(VENV)/bin/hadolint $(wildcard Dockerfile.*)
 
 cluster-up: venv binaries
 	$(VENV)/bin/devcluster up
