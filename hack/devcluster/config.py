@@ -31,6 +31,10 @@ RUNNER_GATEWAY = ipaddress.ip_address("10.89.0.1")
 # Pods reach the API server here (KUBERNETES_SERVICE_HOST); the apiserver serves on all local
 # addresses and advertises this one, so the `kubernetes` Service endpoints are not loopback.
 API_SERVER_POD_HOST = str(RUNNER_GATEWAY)
+# A second, short-lived runner (the runner's own shutdown test) gets this slice of
+# RUNNER_POD_CIDR on its own bridge; the main runner never hands out addresses from it.
+RUNNER_SPARE_POD_CIDR = ipaddress.ip_network("10.89.0.192/26")
+RUNNER_SPARE_BRIDGE = "dnbr1"
 
 # Labels on nodes.
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # "true" on kwok nodes: their pods never run

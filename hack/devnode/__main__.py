@@ -1,0 +1,3 @@
+from devnode.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Container processes: each one its own process group (and session), started inside the pod's
+network namespace and a fresh mount and UTS namespace, output appended to its log file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from devnode import shim
+from devnode.volumes import Mount
+
+
+def start(
+    *,
+    netns: str,
+    hostname: str,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    mounts: list[Mount],
+    spec_file: Path,
+    log_file: Path,
+) -> subprocess.Popen[bytes]:
+    spec = {
+        "hostname": hostname,
+        "mounts": [
+            {"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts
+        ],
+        "cwd": cwd,
+        "argv": argv,
+        "env": env,
+    }
+    spec_file.parent.mkdir(parents=True, exist_ok=True)
+    spec_file.write_text(json.dumps(spec))
+    spec_file.chmod(0o600)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = [
+        "ip", "netns", "exec", netns,
+        "unshare", "--mount", "--uts", "--propagation", "private", "--",
+        sys.executable, "-I", "-S", shim.__file__, str(spec_file),
+    ]  # fmt: skip
+    with log_file.open("ab") as out:
+        # ip, unshare and the shim each exec the next: the pid is the container's own process.
+        return subprocess.Popen(
+            wrapper,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")},
+            close_fds=True,
+        )
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def exit_status(returncode: int) -> tuple[int, int]:
+    """(exitCode as Kubernetes reports it, signal number)."""
+    if returncode < 0:
+        return 128 - returncode, -returncode
+    return returncode, 0

@@ -1,0 +1,185 @@
+"""The node runner's main loop: register the Node, watch the API, keep one PodWorker per pod
+bound to this node, and on SIGTERM stop every pod and remove everything it created."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from devcluster.config import ASCEND_RESOURCE, GAUDI_RESOURCE
+from devnode.context import Context
+from devnode.devices import DeviceAllocator
+from devnode.images import ImageRule
+from devnode.ipam import IPAllocator
+from devnode.kube import Kube, Store
+from devnode.netns import PodNetwork
+from devnode.node import NodeAgent, NodeSpec
+from devnode.volumefs import MountPoints
+from devnode.worker import PodWorker
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    kubeconfig: Path
+    node: NodeSpec
+    net: PodNetwork
+    exclude: tuple  # IPv4Networks inside the pod CIDR not to hand out
+    state_dir: Path
+    rules: tuple[ImageRule, ...]
+    api_host: str
+    shutdown_grace_s: float
+
+
+def cleanup_leftovers(net: PodNetwork, state_dir: Path) -> None:
+    """Whatever a previous (crashed) run left behind: processes, namespaces, links, files."""
+    net.cleanup_all()
+    MountPoints(state_dir / "mountpoints").remove_all()
+    for sub in ("pods", "logs"):
+        shutil.rmtree(state_dir / sub, ignore_errors=True)
+
+
+class Runner:
+    def __init__(self, cfg: RunnerConfig) -> None:
+        self.cfg = cfg
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.workers: dict[str, PodWorker] = {}
+
+    def _changed(self) -> None:
+        self.wake.set()
+
+    def request_stop(self, *_: object) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        cfg = self.cfg
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        cleanup_leftovers(cfg.net, cfg.state_dir)
+        kube = Kube(cfg.kubeconfig)
+        agent = NodeAgent(kube, cfg.node)
+        agent.register()
+        cfg.net.create_bridge()
+        try:
+            ctx = self._context(kube)
+            agent.start()
+            log.info(
+                "node %s ready: pods on %s via %s", cfg.node.name, cfg.net.cidr, cfg.net.bridge
+            )
+            self._loop(ctx)
+        finally:
+            agent.stopping.set()
+            self._shutdown()
+            cleanup_leftovers(cfg.net, cfg.state_dir)
+            try:
+                agent.patch_status(ready=False, reason="RunnerStopped")
+            except Exception as exc:
+                log.debug("final node status: %s", exc)
+
+    def _context(self, kube: Kube) -> Context:
+        cfg = self.cfg
+        stores = {
+            name: Store(kube, path, self._changed)
+            for name, path in {
+                "pods": "/api/v1/pods",
+                "services": "/api/v1/services",
+                "configmaps": "/api/v1/configmaps",
+                "secrets": "/api/v1/secrets",
+            }.items()
+        }
+        for store in stores.values():
+            store.start()
+        for store in stores.values():
+            while not store.synced.wait(1):
+                if self.stopping.is_set():
+                    raise SystemExit(0)
+        devices = {
+            resource: DeviceAllocator(count)
+            for resource, count in (
+                (ASCEND_RESOURCE, cfg.node.ascend),
+                (GAUDI_RESOURCE, cfg.node.gaudi),
+            )
+            if count
+        }
+        ca_pem = Path(kube.ca_file).read_bytes() if kube.ca_file else b""
+        return Context(
+            kube=kube,
+            node=cfg.node,
+            net=cfg.net,
+            state_dir=cfg.state_dir,
+            rules=cfg.rules,
+            ipam=IPAllocator(cfg.net.cidr, cfg.net.gateway, cfg.exclude),
+            devices=devices,
+            mountpoints=MountPoints(cfg.state_dir / "mountpoints"),
+            pods=stores["pods"],
+            services=stores["services"],
+            configmaps=stores["configmaps"],
+            secrets=stores["secrets"],
+            ca_pem=ca_pem,
+            api_host=cfg.api_host,
+        )
+
+    def _loop(self, ctx: Context) -> None:
+        self.ctx = ctx
+        while not self.stopping.is_set():
+            self.wake.wait(TICK_S)
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            self._sync(ctx)
+
+    def _sync(self, ctx: Context) -> None:
+        all_pods = ctx.pods.items()
+        mine = {
+            p["metadata"]["uid"]: p for p in all_pods if p["spec"].get("nodeName") == ctx.node.name
+        }
+        for uid, pod in mine.items():
+            if uid in self.workers:
+                continue
+            terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            if terminal and not pod["metadata"].get("deletionTimestamp"):
+                continue  # finished before this runner started
+            self.workers[uid] = PodWorker(ctx, pod)
+        for uid, worker in list(self.workers.items()):
+            try:
+                worker.sync(mine.get(uid))
+            except Exception:
+                log.exception("pod %s/%s", worker.namespace, worker.name)
+            if worker.finished:
+                del self.workers[uid]
+        by_ns: dict[str, list[dict]] = defaultdict(list)
+        for p in all_pods:
+            by_ns[p["metadata"]["namespace"]].append(p)
+        services: dict[str, list[dict]] = defaultdict(list)
+        for s in ctx.services.items():
+            services[s["metadata"]["namespace"]].append(s)
+        for worker in self.workers.values():
+            try:
+                worker.refresh_hosts(by_ns[worker.namespace], services[worker.namespace])
+            except OSError as exc:
+                log.debug("hosts for %s: %s", worker.name, exc)
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.cfg.shutdown_grace_s
+        for worker in self.workers.values():
+            worker.shutdown(deadline)
+        while time.monotonic() < deadline and not all(w.stopped() for w in self.workers.values()):
+            time.sleep(0.1)
+        for worker in self.workers.values():
+            worker._teardown()
+        self.workers.clear()
+
+
+def install_signal_handlers(runner: Runner) -> None:
+    signal.signal(signal.SIGTERM, runner.request_stop)
+    signal.signal(signal.SIGINT, runner.request_stop)

@@ -1,0 +1,53 @@
+"""Runs inside a pod's namespaces (started as `ip netns exec NS unshare --mount --uts
+--propagation private -- python -I -S shim.py SPEC`): sets the hostname, bind-mounts the
+volumes, changes directory and execs the container command. Standard library only."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import socket
+import sys
+
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def bind(source: str, target: str, read_only: bool) -> None:
+    if _libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bind mount {source} -> {target}: {os.strerror(err)}")
+    if read_only:
+        flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+        if _libc.mount(None, target.encode(), None, flags, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"read-only remount {target}: {os.strerror(err)}")
+
+
+def main(spec_path: str) -> None:
+    with open(spec_path) as f:
+        spec = json.load(f)
+    try:
+        socket.sethostname(spec["hostname"])
+        for m in spec["mounts"]:
+            bind(m["source"], m["target"], m["read_only"])
+        os.chdir(spec["cwd"])
+    except OSError as exc:
+        print(f"devnode: cannot set up the container: {exc}", file=sys.stderr)
+        raise SystemExit(128) from None
+    argv = spec["argv"]
+    try:
+        os.execvpe(argv[0], argv, spec["env"])
+    except OSError as exc:
+        print(f"devnode: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(127) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
