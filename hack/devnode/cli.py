@@ -120,9 +120,6 @@ def build_config(args: argparse.Namespace) -> RunnerConfig:
         if n < 0:
             raise UsageError(f"{flag} {n}: must be 0 or more")
     exclude = tuple(net for net in (RUNNER_SPARE_POD_CIDR,) if net != cidr and net.subnet_of(cidr))
-    kubeconfig = args.kubeconfig or ClusterPaths.default().kubeconfig
-    if not kubeconfig.is_file():
-        raise UsageError(f"--kubeconfig {kubeconfig}: no such file (is the cluster up?)")
     try:
         rules = load_rules(args.image_map)
     except ImageMapError as exc:
@@ -138,6 +135,9 @@ def build_config(args: argparse.Namespace) -> RunnerConfig:
         labels=_pairs(args.label, "--label"),
         taints=_taints(args.taint),
     )
+    kubeconfig = args.kubeconfig or ClusterPaths.default().kubeconfig
+    if not kubeconfig.is_file():
+        raise UsageError(f"--kubeconfig {kubeconfig}: no such file (is the cluster up?)")
     api_host = API_SERVER_POD_HOST if cidr == RUNNER_POD_CIDR else str(gateway)
     return RunnerConfig(
         kubeconfig=kubeconfig,
