@@ -34,7 +34,9 @@ def running_pid(pid_dir: Path, name: str) -> int | None:
     except (OSError, ValueError):
         return None
     cmdline = _cmdline(pid)
-    if cmdline is None or not cmdline or cmdline[0] != program.strip():
+    # An empty cmdline is a process still inside execve (the kernel fills it in after Popen
+    # has already returned): it is ours, not a recycled pid.
+    if cmdline is None or (cmdline != [""] and cmdline[0] != program.strip()):
         pid_file.unlink(missing_ok=True)
         return None
     try:
