@@ -1,0 +1,319 @@
+"""Pods on the node runner really run: network and names, volumes, in-cluster API access,
+environment, exit codes and restarts, deletion, fake NPUs (real processes, real API server)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+import uuid
+
+import pytest
+from kubernetes import client as kube_client
+
+from devcluster.config import API_SERVER_POD_HOST, API_SERVER_PORT, ASCEND_RESOURCE, RUNNER_POD_CIDR
+from devnode.devices import ASCEND_ANNOTATION
+from tests.devnode.support import (
+    create,
+    pids_with,
+    pod_log,
+    python_pod,
+    runner_node,
+    wait_gone,
+    wait_log,
+    wait_phase,
+)
+from tests.polling import eventually
+
+pytestmark = pytest.mark.cluster
+
+SERVER = """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7000))
+s.listen(1)
+s.settimeout(90)
+conn, peer = s.accept()
+print("PEER", peer[0])
+print("LOCAL", conn.getsockname()[0])
+conn.sendall(b"hello-from-server")
+conn.close()
+"""
+
+CLIENT = """
+import os, socket, time
+ns = os.environ["NS"]
+names = [f"server.svc.{ns}.svc", "server.svc", f"svc.{ns}.svc", "svc"]
+deadline = time.time() + 60
+while True:
+    try:
+        addrs = {n: socket.gethostbyname(n) for n in names}
+        conn = socket.create_connection((names[0], 7000), timeout=5)
+        break
+    except OSError:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.2)
+print("RESOLVED", " ".join(f"{n}={a}" for n, a in addrs.items()))
+print("LOCAL", conn.getsockname()[0])
+print("REMOTE", conn.getpeername()[0])
+print("GOT", conn.recv(100).decode())
+"""
+
+
+def _fields(log: str) -> dict[str, str]:
+    return {
+        line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in log.splitlines() if " " in line
+    }
+
+
+def test_two_pods_talk_over_tcp_by_headless_service_names(cluster, namespace, core_v1):
+    runner_node(cluster)
+    state = cluster.paths.root / cluster.runner_node
+    core_v1.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "svc"},
+            "spec": {"clusterIP": "None", "selector": {"app": "pair"}, "ports": [{"port": 7000}]},
+        },
+    )
+    ns_env = {
+        "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
+    }
+    for name, script in (("server", SERVER), ("client", CLIENT)):
+        create(
+            core_v1,
+            namespace,
+            python_pod(
+                name,
+                script,
+                labels={"app": "pair"},
+                hostname=name,
+                subdomain="svc",
+                container=ns_env,
+            ),
+        )
+    server = wait_phase(core_v1, namespace, "server", ("Succeeded", "Failed"))
+    client = wait_phase(core_v1, namespace, "client", ("Succeeded", "Failed"))
+    server_log, client_log = (pod_log(state, namespace, n) for n in ("server", "client"))
+    assert (server.status.phase, client.status.phase) == ("Succeeded", "Succeeded"), (
+        server_log + client_log
+    )
+    server_ip, client_ip = server.status.pod_ip, client.status.pod_ip
+    assert {ipaddress.ip_address(ip) in RUNNER_POD_CIDR for ip in (server_ip, client_ip)} == {True}
+    assert server_ip != client_ip
+    got, sent = _fields(client_log), _fields(server_log)
+    assert (
+        got["LOCAL"] == client_ip
+        and got["REMOTE"] == server_ip
+        and got["GOT"] == "hello-from-server"
+    )
+    assert sent["PEER"] == client_ip and sent["LOCAL"] == server_ip
+    resolved = dict(pair.split("=") for pair in got["RESOLVED"].split())
+    assert resolved[f"server.svc.{namespace}.svc"] == resolved["server.svc"] == server_ip
+    assert {resolved[f"svc.{namespace}.svc"], resolved["svc"]} <= {server_ip, client_ip}
+    assert server.status.host_ip == API_SERVER_POD_HOST
+
+
+CONFIG_READER = """
+import sys, time
+deadline, last = time.time() + 60, None
+while time.time() < deadline:
+    value = open("/etc/app/greeting").read()
+    if value != last:
+        print("VALUE", value, flush=True)
+        last = value
+    if value == "updated":
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+"""
+
+
+def test_config_map_volume_is_mounted_and_follows_updates(cluster, namespace, core_v1):
+    state = cluster.paths.root / runner_node(cluster)
+    core_v1.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "app"}, "data": {"greeting": "hello"}}
+    )
+    pod = python_pod(
+        "reader",
+        CONFIG_READER,
+        container={"volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]},
+        volumes=[{"name": "cfg", "configMap": {"name": "app"}}],
+    )
+    create(core_v1, namespace, pod)
+    wait_log(state, namespace, "reader", "VALUE hello")
+    core_v1.patch_namespaced_config_map("app", namespace, {"data": {"greeting": "updated"}})
+    done = wait_phase(core_v1, namespace, "reader", ("Succeeded", "Failed"), timeout=30)
+    assert done.status.phase == "Succeeded", pod_log(state, namespace, "reader")
+    assert "VALUE updated" in pod_log(state, namespace, "reader")
+
+
+IN_CLUSTER = """
+import os
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+config.load_incluster_config()
+print("HOST", os.environ["KUBERNETES_SERVICE_HOST"] + ":" + os.environ["KUBERNETES_SERVICE_PORT"])
+ns = open("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read()
+v1 = client.CoreV1Api()
+print("OWN", " ".join(p.metadata.name for p in v1.list_namespaced_pod(ns).items))
+try:
+    v1.list_namespaced_pod("default")
+    print("OTHER allowed")
+except ApiException as exc:
+    print("OTHER", exc.status)
+"""
+
+
+def test_pod_uses_its_service_account_through_in_cluster_config(
+    cluster, namespace, core_v1, api_client
+):
+    state = cluster.paths.root / runner_node(cluster)
+    rbac = kube_client.RbacAuthorizationV1Api(api_client)
+    core_v1.create_namespaced_service_account(namespace, {"metadata": {"name": "lister"}})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "pod-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "lister-reads-pods"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "pod-reader",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "lister", "namespace": namespace}],
+        },
+    )
+    # The operator image maps to the project's .venv, which has the kubernetes client.
+    pod = python_pod(
+        "lister", IN_CLUSTER, image="densenet-operator:dev", serviceAccountName="lister"
+    )
+    create(core_v1, namespace, pod)
+    done = wait_phase(core_v1, namespace, "lister", ("Succeeded", "Failed"))
+    fields = _fields(pod_log(state, namespace, "lister"))
+    assert done.status.phase == "Succeeded", fields
+    assert fields["HOST"] == f"{API_SERVER_POD_HOST}:{API_SERVER_PORT}"
+    assert "lister" in fields["OWN"].split()
+    assert fields["OTHER"] == "403"
+
+
+def test_downward_api_env_carries_the_pods_own_name_and_ip(cluster, namespace, core_v1):
+    state = cluster.paths.root / runner_node(cluster)
+    env = [
+        {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "MY_NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "ADDR", "value": "$(MY_IP):2222"},
+    ]
+    script = (
+        "import os; e = os.environ; "
+        "print('ENV', e['MY_NAME'], e['MY_IP'], e['MY_NODE'], e['ADDR'], os.getcwd())"
+    )
+    create(
+        core_v1,
+        namespace,
+        python_pod("downward", script, container={"env": env, "workingDir": "/tmp"}),
+    )
+    done = wait_phase(core_v1, namespace, "downward", ("Succeeded", "Failed"))
+    name, ip, node, addr, cwd = _fields(pod_log(state, namespace, "downward"))["ENV"].split()
+    assert (name, ip, node) == ("downward", done.status.pod_ip, cluster.runner_node)
+    assert addr == f"{done.status.pod_ip}:2222" and cwd == "/tmp"
+
+
+RETRY = """
+import os, sys
+marker = "/scratch/ran-once"
+if os.path.exists(marker):
+    print("second run")
+    sys.exit(0)
+open(marker, "w").close()
+print("first run")
+sys.exit(3)
+"""
+
+
+def test_exit_code_fails_the_pod_and_on_failure_restarts_it(cluster, namespace, core_v1):
+    state = cluster.paths.root / runner_node(cluster)
+    create(core_v1, namespace, python_pod("fails", "import sys; sys.exit(3)"))
+    create(
+        core_v1,
+        namespace,
+        python_pod(
+            "retries",
+            RETRY,
+            restartPolicy="OnFailure",
+            container={"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]},
+            volumes=[{"name": "scratch", "emptyDir": {}}],
+        ),
+    )
+    failed = wait_phase(core_v1, namespace, "fails", ("Succeeded", "Failed"))
+    assert failed.status.phase == "Failed"
+    term = failed.status.container_statuses[0].state.terminated
+    assert (term.exit_code, term.reason) == (3, "Error")
+
+    retried = wait_phase(core_v1, namespace, "retries", ("Succeeded", "Failed"))
+    status = retried.status.container_statuses[0]
+    assert retried.status.phase == "Succeeded"
+    assert status.restart_count == 1
+    assert status.last_state.terminated.exit_code == 3
+    assert (status.state.terminated.exit_code, status.state.terminated.reason) == (0, "Completed")
+    assert pod_log(state, namespace, "retries", previous=True).strip() == "first run"
+    assert pod_log(state, namespace, "retries").strip() == "second run"
+
+
+STUBBORN = """
+import signal, time
+signal.signal(signal.SIGTERM, lambda *_: print("got SIGTERM, ignoring it", flush=True))
+print("ready", flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_deleting_a_pod_that_ignores_sigterm_kills_it_after_the_grace_period(
+    cluster, namespace, core_v1
+):
+    state = cluster.paths.root / runner_node(cluster)
+    marker = f"stubborn-{uuid.uuid4().hex}"
+    pod = python_pod(
+        "stubborn", STUBBORN, terminationGracePeriodSeconds=3, container={"args": [marker]}
+    )
+    create(core_v1, namespace, pod)
+    wait_log(state, namespace, "stubborn", "ready")
+    assert len(pids_with(marker)) == 1
+    start = time.monotonic()
+    core_v1.delete_namespaced_pod("stubborn", namespace)
+    eventually(lambda: not pids_with(marker), 20, interval=0.1, what="the process to die")
+    killed_after = time.monotonic() - start
+    assert 2.5 <= killed_after <= 8, killed_after
+    assert "got SIGTERM, ignoring it" in pod_log(state, namespace, "stubborn")
+    wait_gone(core_v1, namespace, "stubborn", timeout=10)
+
+
+def test_pod_asking_for_npus_gets_the_device_plugin_annotation(cluster, namespace, core_v1):
+    state = cluster.paths.root / runner_node(cluster)
+    script = "import os; print('VISIBLE', os.environ['ASCEND_VISIBLE_DEVICES'])"
+    limits = {"limits": {ASCEND_RESOURCE: "8"}, "requests": {ASCEND_RESOURCE: "8"}}
+    create(core_v1, namespace, python_pod("npu", script, container={"resources": limits}))
+    done = wait_phase(core_v1, namespace, "npu", ("Succeeded", "Failed"))
+    assert done.spec.node_name == cluster.runner_node
+    node = core_v1.read_node(cluster.runner_node)
+    node_ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
+    value = json.loads(done.metadata.annotations[ASCEND_ANNOTATION])
+    assert value["pod_name"] == "npu"
+    assert value["server_id"] == value["host_ip"] == node_ip
+    ids = [d["device_id"] for d in value["devices"]]
+    assert sorted(ids, key=int) == [str(i) for i in range(8)]
+    for device in value["devices"]:
+        assert set(device) == {"device_id", "device_ip"}
+        assert isinstance(device["device_ip"], str) and ipaddress.ip_address(device["device_ip"])
+    assert len({d["device_ip"] for d in value["devices"]}) == 8
+    assert _fields(pod_log(state, namespace, "npu"))["VISIBLE"] == ",".join(ids)
