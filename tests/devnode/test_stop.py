@@ -4,6 +4,7 @@ network, so the shared runner keeps serving the other tests."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -32,7 +33,9 @@ while True:
 
 
 def _links(prefix: str) -> list[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ip", "-o", "link", "show"], check=False, capture_output=True, text=True
+    ).stdout
     names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]
     return [n for n in names if n.startswith(prefix)]
 
@@ -115,12 +118,8 @@ def test_stopping_the_runner_leaves_no_process_namespace_link_or_mount(
             runner.kill()
             runner.wait()
         for kind in ("stubborn", "plain"):
-            try:
+            with contextlib.suppress(ApiException):
                 core_v1.delete_namespaced_pod(kind, namespace, grace_period_seconds=0)
-            except ApiException:
-                pass
-        try:
+        with contextlib.suppress(ApiException):
             core_v1.delete_node(node)
-        except ApiException:
-            pass
         log.close()
