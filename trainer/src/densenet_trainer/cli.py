@@ -1,0 +1,43 @@
+"""``densenet-train``: parse flags, run, and map every outcome to an exit code.
+
+Errors the user can fix are printed as one line (``densenet-train: error: ...``) without a
+traceback; the exit code tells the operator whether a restart can help (see errors.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from .errors import ExitCode, UserError
+
+PROG = "densenet-train"
+
+
+def _fail(error: UserError) -> int:
+    print(f"{PROG}: error: {error.message}", file=sys.stderr, flush=True)
+    return int(error.exit_code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from . import flags  # noqa: PLC0415 - parsing must not pay for importing TensorFlow
+
+    try:
+        config = flags.parse(argv)
+    except UserError as error:
+        return _fail(error)
+    # Before TensorFlow loads: its C++ start-up chatter would bury our log lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from .driver import run  # noqa: PLC0415 - after TF_CPP_MIN_LOG_LEVEL is set
+
+        return int(run(config))
+    except UserError as error:
+        return _fail(error)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # unexpected: keep the traceback for the bug report
+        traceback.print_exc()
+        return int(ExitCode.CRASH)

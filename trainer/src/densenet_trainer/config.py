@@ -1,0 +1,115 @@
+"""Resolved training configuration: the one place where defaults live.
+
+Plain dataclasses with no TensorFlow import, so the flag parser, the docs and the tests can use
+them cheaply. Defaults follow seed 000 (the Ascend ModelZoo recipe). A command line written for
+seed 002 (the Gaudi recipe: it names its data with ``--dataset_dir`` or evaluates with
+``--only_eval``) gets seed 002's defaults instead, listed in :data:`SEED002_DEFAULTS`, so both
+recipes' commands keep meaning what their users expect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+MODES = ("train", "evaluate", "train_and_evaluate", "benchmark")
+DEVICES = ("auto", "cpu", "gpu", "npu", "hpu")
+OPTIMIZERS = ("sgd", "adam", "rmsprop")
+LR_SCHEDULES = ("cosine", "steps", "linear", "constant")
+PRECISIONS = ("fp32", "bf16", "fp16")
+INITIALIZERS = ("keras", "he_normal", "he_uniform")
+
+# 9400 is dcgm-exporter's port on GPU nodes; 9410 collides with nothing we ship next to.
+DEFAULT_METRICS_PORT = 9410
+# ImageNet-1k train split size: the epoch length when the data cannot be counted (synthetic).
+IMAGENET_TRAIN_EXAMPLES = 1_281_167
+IMAGENET_VALIDATION_EXAMPLES = 50_000
+
+
+@dataclasses.dataclass
+class DataConfig:
+    data_dir: str | None = None
+    synthetic: bool = False
+    image_size: int = 224
+    num_classes: int = 1000
+    batch_size: int = 128  # per replica (per NPU / GPU / card), as in seed 000
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    dropout_rate: float = 0.0
+    initializer: str = "keras"  # seed 000's --version
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.06
+    final_lr: float = 0.0
+    lr_sched: str = "cosine"
+    warmup_epochs: float = 5.0
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = False
+    label_smoothing: float = 0.1
+
+
+@dataclasses.dataclass
+class RunConfig:
+    mode: str = "train"
+    device: str = "auto"
+    precision: str = "fp32"
+    max_epochs: float = 150.0
+    max_train_steps: int | None = None
+    iterations_per_loop: int = 10
+    display_every: int = 100
+    save_summary_steps: int = 100
+    save_checkpoints_steps: int = 1000
+    keep_checkpoints: int = 5
+    do_checkpoint: bool = True
+    epochs_between_evals: float = 1.0
+    log_dir: str = "./model"
+    log_name: str = "densenet121.log"
+    eval_from: str | None = None  # --eval_dir / --checkpoint_dir / --only_eval
+    pretrained: str | None = None
+    metrics_port: int = DEFAULT_METRICS_PORT
+    metrics_address: str = "0.0.0.0"
+    rank_size: int | None = None
+    group_size: int | None = None
+    rank_table_timeout: float = 600.0
+    export: bool = True
+    xla: bool = False
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Seed 002 (Gaudi, keras_imagenet): "--dropout_rate 0.0, --weight_decay 1e-4, --optimizer sgd,
+# --batch_size 64, --lr_sched steps, --initial_lr 5e-2, --final_lr 1e-5, --bfloat16 True,
+# --epochs 90". Its step schedule has no warmup.
+SEED002_DEFAULTS: dict[str, Any] = {
+    "data.batch_size": 64,
+    "optim.lr": 5e-2,
+    "optim.final_lr": 1e-5,
+    "optim.lr_sched": "steps",
+    "optim.warmup_epochs": 0.0,
+    "run.precision": "bf16",
+    "run.max_epochs": 90.0,
+}
+
+
+def default_of(dotted: str, seed002: bool = False) -> Any:
+    """The default of ``section.field`` (seed 002's where it has one and ``seed002``)."""
+    if seed002 and dotted in SEED002_DEFAULTS:
+        return SEED002_DEFAULTS[dotted]
+    section, field = dotted.split(".")
+    return getattr(getattr(TrainerConfig(), section), field)

@@ -1,0 +1,73 @@
+"""The driver: pick the device, set precision, start metrics, run the mode."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from . import compat, devices, env, logs
+from .config import TrainerConfig
+from .errors import ExitCode, UserError
+from .evaluation import evaluate_saved_model, evaluate_task, is_saved_model, load_for_eval
+from .metrics import TrainerMetrics
+from .schedules import make_schedule
+from .task import ClassificationTask
+from .training import Trainer
+
+
+def _start_metrics(config: TrainerConfig, rank: int) -> TrainerMetrics:
+    metrics = TrainerMetrics(env.labels(rank))
+    port = config.run.metrics_port
+    if port:
+        try:
+            metrics.serve(port, config.run.metrics_address)
+        except OSError as exc:
+            raise UserError(
+                f"--metrics_port {port}: cannot listen on {config.run.metrics_address} "
+                f"({exc.strerror or exc}); pick a free port or 0 to turn metrics off"
+            ) from exc
+    return metrics
+
+
+def _write_config(config: TrainerConfig) -> None:
+    os.makedirs(config.run.log_dir, exist_ok=True)
+    with open(os.path.join(config.run.log_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+
+
+def _evaluate(
+    config: TrainerConfig, device: devices.DeviceContext, log: logs.RunLog, metrics: TrainerMetrics
+) -> ExitCode:
+    source = config.run.eval_from or config.run.log_dir
+    flag = "only_eval" if config.run.eval_from else "log_dir"
+    if is_saved_model(source):
+        result = evaluate_saved_model(source, config)
+    else:
+        task = ClassificationTask(config, device, make_schedule(config.optim, 1, 1))
+        loaded = load_for_eval(task, source, flag)
+        log(f"evaluating {loaded}")
+        result = evaluate_task(task, config, device)
+    metrics.eval_top1.set(result.top1)
+    metrics.eval_top5.set(result.top5)
+    log(logs.eval_line(0, result.top1, result.top5, result.examples))
+    return ExitCode.OK
+
+
+def run(config: TrainerConfig) -> ExitCode:
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
+    device = devices.create(config.run)
+    compat.set_precision(config.run.precision)
+    metrics = _start_metrics(config, device.rank)
+    metrics.set_info(device.kind, tf.__version__, device.num_workers)
+    training = config.run.mode != "evaluate"
+    log = logs.RunLog(config.run.log_dir, config.run.log_name, device.is_chief)
+    try:
+        if not training:
+            return _evaluate(config, device, log, metrics)
+        if device.is_chief and config.run.mode != "benchmark":
+            _write_config(config)
+        return Trainer(config, device, log, metrics).run()
+    finally:
+        log.close()

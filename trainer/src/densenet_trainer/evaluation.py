@@ -1,0 +1,88 @@
+"""Top-1 / top-5 on the validation split, from the live model, a checkpoint or a SavedModel."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+from . import compat, data
+from .checkpoints import resolve_checkpoint
+from .config import TrainerConfig
+from .devices.base import DeviceContext
+from .errors import UserError
+from .inputs import distributed_dataset
+from .task import ClassificationTask, hits
+
+
+@dataclasses.dataclass
+class EvalResult:
+    top1: float
+    top5: float
+    examples: int
+
+
+def _result(totals: tf.Tensor) -> EvalResult:
+    top1, top5, count = (float(x) for x in totals.numpy())
+    if count == 0:
+        raise data.DataError("the validation split is empty")
+    return EvalResult(top1 / count, top5 / count, int(count))
+
+
+def evaluate_task(
+    task: ClassificationTask, config: TrainerConfig, device: DeviceContext, eval_loop=None
+) -> EvalResult:
+    dataset = distributed_dataset(config, device, training=False, seed=None)
+    loop = eval_loop or task.make_eval_loop()
+    with data.translate_data_errors(config.data.data_dir, "validation"):
+        return _result(loop(dataset))
+
+
+def is_saved_model(path: str) -> bool:
+    return tf.io.gfile.exists(os.path.join(path, "saved_model.pb"))
+
+
+def evaluate_saved_model(path: str, config: TrainerConfig) -> EvalResult:
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    k = min(5, config.data.num_classes)
+    d = config.data
+    dataset = data.create_dataset(
+        data_dir=d.data_dir,
+        split="validation",
+        batch_size=d.batch_size,
+        image_size=d.image_size,
+        num_classes=d.num_classes,
+        training=False,
+        synthetic=d.synthetic,
+        repeat=False,
+    )
+
+    @tf.function
+    def loop(ds: tf.data.Dataset) -> tf.Tensor:
+        totals = tf.zeros([3])
+        for images, labels in ds:
+            outputs = serve(tf.cast(images, tf.float32))
+            totals += hits(next(iter(outputs.values())), labels, k)
+        return totals
+
+    with data.translate_data_errors(d.data_dir, "validation"):
+        return _result(loop(dataset))
+
+
+def load_for_eval(task: ClassificationTask, source: str, flag: str) -> str:
+    """Load weights from a checkpoint (directory or prefix) or a Keras weights file."""
+    if source.endswith((".h5", ".hdf5", ".keras")):
+        if not tf.io.gfile.exists(source):
+            raise UserError(f"--{flag} {source}: no such file")
+        compat.load_weights_file(task.model, source)
+        return source
+    prefix = resolve_checkpoint(source, flag)
+    try:
+        tf.train.Checkpoint(model=task.model).read(prefix).expect_partial()
+    except (ValueError, tf.errors.OpError) as exc:
+        raise UserError(
+            f"--{flag} {source}: checkpoint does not fit this model ({str(exc).splitlines()[0]});"
+            " check --num_classes and --image_size"
+        ) from exc
+    return prefix

@@ -1,0 +1,54 @@
+"""Distributed inputs for the task: one pipeline per worker, sharded, seeded per restart."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import tensorflow as tf
+
+from . import data
+from .config import IMAGENET_TRAIN_EXAMPLES, IMAGENET_VALIDATION_EXAMPLES, TrainerConfig
+from .devices.base import DeviceContext
+
+
+def num_examples(config: TrainerConfig, split: str) -> int:
+    """Examples in a split; ImageNet's sizes where they cannot be counted (synthetic)."""
+    if not config.data.synthetic:
+        counted = data.count_examples(config.data.data_dir, split)
+        if counted:
+            return counted
+    return IMAGENET_TRAIN_EXAMPLES if split == "train" else IMAGENET_VALIDATION_EXAMPLES
+
+
+def steps_per_epoch(config: TrainerConfig, global_batch: int) -> int:
+    return max(1, math.ceil(num_examples(config, "train") / global_batch))
+
+
+def distributed_dataset(
+    config: TrainerConfig, device: DeviceContext, *, training: bool, seed: int | None
+) -> Any:
+    d = config.data
+    dtype = tf.bfloat16 if config.run.precision == "bf16" else tf.float32
+
+    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        if device.all_reduce_gradients is not None:  # Ascend: one process per device
+            shards, index = device.num_workers, device.rank
+        else:
+            shards, index = ctx.num_input_pipelines, ctx.input_pipeline_id
+        return data.create_dataset(
+            data_dir=d.data_dir,
+            split="train" if training else "validation",
+            batch_size=d.batch_size,
+            image_size=d.image_size,
+            num_classes=d.num_classes,
+            training=training,
+            synthetic=d.synthetic,
+            num_shards=shards,
+            shard_index=index,
+            seed=seed,
+            dtype=dtype,
+            repeat=training,
+        )
+
+    return device.strategy.distribute_datasets_from_function(dataset_fn)
