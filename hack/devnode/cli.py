@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--pod-cidr", default=str(RUNNER_POD_CIDR))
     run.add_argument("--gateway", default=None, help="bridge address; default: first in the CIDR")
     run.add_argument("--image-map", type=Path, default=None, help="JSON/YAML image rules")
-    run.add_argument("--shutdown-grace", type=float, default=15.0, metavar="SECONDS")
+    run.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS")
     run.add_argument("-v", "--verbose", action="store_true")
     logs = sub.add_parser("logs", help="print a container's output")
     logs.add_argument("pod", metavar="NAMESPACE/POD")
