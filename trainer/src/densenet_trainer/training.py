@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from . import data, logs
@@ -22,6 +24,13 @@ from .schedules import make_schedule
 from .task import LOSS, REG_LOSS, STOP, TOTAL_LOSS, ClassificationTask
 
 BENCHMARK_WARMUP_LOOPS = 1  # tracing and first-step allocation are not throughput
+
+
+def weights_digest(model: object) -> str:
+    digest = hashlib.sha256()
+    for weight in model.get_weights():  # type: ignore[attr-defined]
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def _to_next(step: int, every: int) -> int:
@@ -210,6 +219,8 @@ class Trainer:
     def _finish(self, step: int) -> ExitCode:
         run = self.config.run
         self._save(step)
+        # Every rank prints it: equal digests prove the replicas stayed in sync.
+        self.log(f"weights sha256: {weights_digest(self.task.model)} step: {step}")
         if run.mode == "train_and_evaluate" and step % self._eval_every != 0:
             self.evaluate(step)
         if run.export and self.device.is_chief:

@@ -1,0 +1,96 @@
+"""Devices: the Ascend rank-table wait, and a missing vendor package is a clear error."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from trainer_cli import SMALL, error_lines, run
+
+from densenet_trainer.devices import ascend, detect
+from densenet_trainer.errors import ExitCode, UserError
+
+
+def _write(path: Path, table: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table))
+    tmp.replace(path)  # the controller's ConfigMap update is atomic too
+
+
+COMPLETED = {
+    "status": "completed",
+    "group_count": "1",
+    "group_list": [
+        {
+            "group_name": "worker",
+            "device_count": "1",
+            "instance_count": "1",
+            "instance_list": [
+                {
+                    "pod_name": "p0",
+                    "server_id": "10.0.0.1",
+                    "devices": [{"device_id": "0", "device_ip": "192.168.100.101"}],
+                }
+            ],
+        }
+    ],
+}
+
+
+def test_rank_table_wait_returns_once_completed(tmp_path: Path) -> None:
+    table = tmp_path / "hccl.json"
+    _write(table, {"status": "initializing"})
+    flipped = threading.Event()
+
+    def controller() -> None:
+        time.sleep(0.5)
+        _write(table, COMPLETED)
+        flipped.set()
+
+    threading.Thread(target=controller).start()
+    got = ascend.wait_for_rank_table(str(table), timeout=30, poll=0.05)
+    assert flipped.is_set()
+    assert got["status"] == "completed"
+    assert got["group_list"][0]["instance_list"][0]["devices"][0]["device_id"] == "0"
+
+
+def test_rank_table_wait_times_out_with_one_line(tmp_path: Path) -> None:
+    table = tmp_path / "hccl.json"
+    _write(table, {"status": "initializing"})
+    started = time.monotonic()
+    with pytest.raises(UserError) as info:
+        ascend.wait_for_rank_table(str(table), timeout=0.3, poll=0.05)
+    assert time.monotonic() - started < 5
+    message = info.value.message
+    assert "\n" not in message and str(table) in message and "initializing" in message
+    assert "--rank_table_timeout" in message
+
+
+def test_auto_detects_ascend_pod_from_its_environment() -> None:
+    assert detect({"RANK_TABLE_FILE": "/user/serverid/devindex/config/hccl.json"}) == "npu"
+    assert detect({"HABANA_VISIBLE_DEVICES": "0"}) == "hpu"
+
+
+@pytest.mark.parametrize(
+    ("device", "package"), [("npu", "npu_device"), ("hpu", "habana_frameworks")]
+)
+def test_missing_vendor_package_names_it_and_never_falls_back(device: str, package: str) -> None:
+    result = run(
+        "--device",
+        device,
+        "--synthetic",
+        *SMALL,
+        "--max_train_steps",
+        "1",
+        "--log_dir",
+        "/nonexistent/never-written",
+        timeout=120,
+    )
+    assert result.returncode == ExitCode.MISSING_DEVICE, result.stderr
+    lines = [line for line in error_lines(result.stderr) if "densenet-train" in line]
+    assert len(lines) == 1 and package in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "step:" not in result.stdout
