@@ -35,6 +35,9 @@ API_SERVER_POD_HOST = str(RUNNER_GATEWAY)
 # RUNNER_POD_CIDR on its own bridge; the main runner never hands out addresses from it.
 RUNNER_SPARE_POD_CIDR = ipaddress.ip_network("10.89.0.192/26")
 RUNNER_SPARE_BRIDGE = "dnbr1"
+# The runner serves container logs (the kubelet's /containerLogs API, for `kubectl logs`) here,
+# on its gateway address only.
+RUNNER_LOGS_PORT = 10250
 
 # Labels on nodes.
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # "true" on kwok nodes: their pods never run

@@ -14,6 +14,7 @@ from devcluster.config import (
     API_SERVER_POD_HOST,
     RUNNER_BRIDGE,
     RUNNER_GATEWAY,
+    RUNNER_LOGS_PORT,
     RUNNER_POD_CIDR,
     RUNNER_SPARE_POD_CIDR,
     ClusterPaths,
@@ -57,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--bridge", default=RUNNER_BRIDGE, help="host bridge (at most 6 characters)")
     run.add_argument("--pod-cidr", default=str(RUNNER_POD_CIDR))
     run.add_argument("--gateway", default=None, help="bridge address; default: first in the CIDR")
+    run.add_argument(
+        "--logs-port", type=int, default=RUNNER_LOGS_PORT, help="for `kubectl logs`; 0: off"
+    )
     run.add_argument("--image-map", type=Path, default=None, help="JSON/YAML image rules")
     run.add_argument("--shutdown-grace", type=float, default=10.0, metavar="SECONDS")
     run.add_argument("-v", "--verbose", action="store_true")
@@ -119,6 +123,8 @@ def build_config(args: argparse.Namespace) -> RunnerConfig:
     for flag, n in (("--fake-ascend", args.fake_ascend), ("--fake-gaudi", args.fake_gaudi)):
         if n < 0:
             raise UsageError(f"{flag} {n}: must be 0 or more")
+    if not 0 <= args.logs_port <= 65535:
+        raise UsageError(f"--logs-port {args.logs_port}: must be 0-65535")
     exclude = tuple(net for net in (RUNNER_SPARE_POD_CIDR,) if net != cidr and net.subnet_of(cidr))
     try:
         rules = load_rules(args.image_map)
@@ -134,6 +140,7 @@ def build_config(args: argparse.Namespace) -> RunnerConfig:
         gaudi=args.fake_gaudi,
         labels=_pairs(args.label, "--label"),
         taints=_taints(args.taint),
+        logs_port=args.logs_port,
     )
     kubeconfig = args.kubeconfig or ClusterPaths.default().kubeconfig
     if not kubeconfig.is_file():

@@ -29,6 +29,7 @@ class NodeSpec:
     gaudi: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict, ...] = ()
+    logs_port: int = 0
 
     def capacity(self) -> dict[str, str]:
         cap = {"cpu": self.cpu, "memory": self.memory, "pods": str(self.pods)}
@@ -70,11 +71,9 @@ def node_status(spec: NodeSpec, ready: bool = True, reason: str = "KubeletReady"
             cond("PIDPressure", "False", "KubeletHasSufficientPID"),
             cond("Ready", "True" if ready else "Unknown", reason),
         ],
-        "addresses": [
-            {"type": "InternalIP", "address": spec.ip},
-            {"type": "Hostname", "address": spec.name},
-        ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        # No Hostname address: the API server would resolve it through the host's DNS.
+        "addresses": [{"type": "InternalIP", "address": spec.ip}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": spec.logs_port}},
         "nodeInfo": {
             "machineID": "",
             "systemUUID": "",
@@ -145,10 +144,7 @@ class NodeAgent(threading.Thread):
                 raise
             node = self.kube.request("POST", "/api/v1/nodes", node_manifest(self.spec))
         self.node_uid = node["metadata"]["uid"]
-        self.kube.request(
-            "PATCH", f"{path}/status", {"status": node_status(self.spec)},
-            content_type="application/strategic-merge-patch+json",
-        )  # fmt: skip
+        self.patch_status(ready=True)
         self.renew_lease()
 
     def renew_lease(self) -> None:
@@ -179,9 +175,8 @@ class NodeAgent(threading.Thread):
                 log.warning("node heartbeat failed: %s", exc)
 
     def patch_status(self, ready: bool, reason: str = "KubeletReady") -> None:
-        self.kube.request(
-            "PATCH",
+        # A JSON merge patch replaces the lists (addresses, conditions) instead of merging them.
+        self.kube.merge_patch(
             f"/api/v1/nodes/{self.spec.name}/status",
             {"status": node_status(self.spec, ready, reason)},
-            content_type="application/strategic-merge-patch+json",
         )

@@ -18,6 +18,7 @@ from devnode.devices import DeviceAllocator
 from devnode.images import ImageRule
 from devnode.ipam import IPAllocator
 from devnode.kube import Kube, Store
+from devnode.logserver import LogServer
 from devnode.netns import PodNetwork
 from devnode.node import NodeAgent, NodeSpec
 from devnode.volumefs import MountPoints
@@ -70,7 +71,13 @@ class Runner:
         agent = NodeAgent(kube, cfg.node)
         agent.register()
         cfg.net.create_bridge()
+        logs = None
         try:
+            if cfg.node.logs_port:
+                logs = LogServer(
+                    str(cfg.net.gateway), cfg.node.logs_port, cfg.state_dir, self.running
+                )
+                logs.start()
             ctx = self._context(kube)
             agent.start()
             log.info(
@@ -79,12 +86,20 @@ class Runner:
             self._loop(ctx)
         finally:
             agent.stopping.set()
+            if logs is not None:
+                logs.stop()
             self._shutdown()
             cleanup_leftovers(cfg.net, cfg.state_dir)
             try:
                 agent.patch_status(ready=False, reason="RunnerStopped")
             except Exception as exc:
                 log.debug("final node status: %s", exc)
+
+    def running(self, namespace: str, pod: str, container: str) -> bool:
+        return any(
+            w.namespace == namespace and w.name == pod and container in w.procs
+            for w in list(self.workers.values())
+        )
 
     def _context(self, kube: Kube) -> Context:
         cfg = self.cfg

@@ -332,3 +332,11 @@ def test_secret_values_are_decoded():
     from devnode.envvars import secret_data
 
     assert secret_data({"data": {"k": base64.b64encode(b"v").decode()}}) == {"k": b"v"}
+
+
+def test_log_tail_keeps_the_last_lines():
+    from devnode.logserver import tail
+
+    assert tail(b"a\nb\nc\n", 2) == b"b\nc\n"
+    assert tail(b"a\nb\n", None) == b"a\nb\n"
+    assert tail(b"a\nb\n", 0) == b""
