@@ -38,6 +38,7 @@ from devnode.volumes import (
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE_S = 30
+FORCED_GRACE_S = 2
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 10.0
 TOKEN_REFRESH = 0.8  # of the token's lifetime, as the kubelet does
@@ -378,12 +379,11 @@ class PodWorker:
 
     def _terminate(self, pod: dict | None) -> None:
         if self.deadline is None:
-            meta = (pod or {}).get("metadata", {})
-            grace = meta.get("deletionGracePeriodSeconds")
-            if grace is None:
-                grace = (pod or self.pod)["spec"].get(
-                    "terminationGracePeriodSeconds", DEFAULT_GRACE_S
-                )
+            spec_grace = self.pod["spec"].get("terminationGracePeriodSeconds", DEFAULT_GRACE_S)
+            if pod is None:  # force-deleted: the API no longer waits for us
+                grace = min(spec_grace, FORCED_GRACE_S)
+            else:
+                grace = pod["metadata"].get("deletionGracePeriodSeconds", spec_grace)
             self.deadline = time.monotonic() + grace
             self._signal_all(procs.signal.SIGTERM)
         for name, proc in list(self.procs.items()):
