@@ -1,0 +1,88 @@
+"""Restarts: SIGKILL loses at most one checkpoint interval; SIGTERM loses nothing."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+from trainer_cli import SMALL, STEP_RE, run, start, wait_for_step
+
+from densenet_trainer.errors import ExitCode
+
+RESUMED_RE = re.compile(r"^resumed from (\S+) at step (\d+)$", re.M)
+
+
+def _args(log_dir: Path, steps: int, *extra: str) -> list[str]:
+    return [
+        "--synthetic",
+        *SMALL,
+        "--max_train_steps",
+        str(steps),
+        "--display_every",
+        "1",
+        "--log_dir",
+        str(log_dir),
+        "--export",
+        "false",
+        *extra,
+    ]
+
+
+def _resumed_at(stdout: str) -> int:
+    match = RESUMED_RE.search(stdout)
+    assert match, stdout
+    return int(match.group(2))
+
+
+def _steps(stdout: str) -> list[int]:
+    return [int(s) for s in STEP_RE.findall(stdout)]
+
+
+def test_sigkill_then_restart_loses_at_most_one_checkpoint_interval(tmp_path: Path) -> None:
+    interval = 3
+    out = tmp_path / "first.log"
+    proc = start(
+        *_args(tmp_path / "run", 200, "--save_checkpoints_steps", str(interval)), output=out
+    )
+    try:
+        killed_after = wait_for_step(out, 7, proc, timeout=240)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    result = run(
+        *_args(tmp_path / "run", killed_after + 2, "--save_checkpoints_steps", str(interval)),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    resumed = _resumed_at(result.stdout)
+    assert resumed % interval == 0
+    assert killed_after - interval <= resumed <= killed_after
+    steps = _steps(result.stdout)
+    assert steps[0] == resumed + 1 and steps[-1] == killed_after + 2
+
+
+def test_sigterm_exits_75_and_restart_resumes_at_the_same_step(tmp_path: Path) -> None:
+    out = tmp_path / "first.log"
+    # Checkpoint interval far away: only the SIGTERM handler writes one.
+    proc = start(*_args(tmp_path / "run", 200, "--save_checkpoints_steps", "1000"), output=out)
+    try:
+        wait_for_step(out, 3, proc, timeout=240)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    text = out.read_text()
+    assert code == ExitCode.PREEMPTED, text
+    assert took < 20, f"SIGTERM to exit took {took:.1f}s; Kubernetes kills after 30s"
+    stopped = int(re.search(r"^preempted at step (\d+):", text, re.M).group(1))
+    assert stopped == _steps(text)[-1]
+    assert (tmp_path / "run" / f"ckpt-{stopped}.index").exists()
+
+    result = run(*_args(tmp_path / "run", stopped + 2), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert _resumed_at(result.stdout) == stopped
+    assert _steps(result.stdout) == [stopped + 1, stopped + 2]
