@@ -36,6 +36,14 @@ def main(spec_path: str) -> None:
     try:
         socket.sethostname(spec["hostname"])
         for m in spec["mounts"]:
+            # A mount inside an earlier one (a configMap under an emptyDir) needs its target
+            # made in that volume, which only exists in here.
+            if not os.path.lexists(m["target"]):
+                if os.path.isdir(m["source"]):
+                    os.makedirs(m["target"])
+                else:
+                    os.makedirs(os.path.dirname(m["target"]), exist_ok=True)
+                    open(m["target"], "a").close()
             bind(m["source"], m["target"], m["read_only"])
         os.chdir(spec["cwd"])
     except OSError as exc:

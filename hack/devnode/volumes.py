@@ -203,4 +203,5 @@ def container_mounts(
             raise ConfigError(f"volumeMount {m['name']!r}: mountPath must be absolute")
         read_only = bool(m.get("readOnly")) or m["name"] in read_only_volumes
         mounts.append(Mount(source, target, read_only))
-    return mounts
+    # Parents before children, so a mount nested in another volume lands inside it.
+    return sorted(mounts, key=lambda m: m.target.count("/"))

@@ -262,7 +262,10 @@ class PodWorker:
         )
         argv = command_line(spec, env, rule.entrypoint)
         mounts = container_mounts(spec, self.volume_dirs, self.file_volumes, env)
+        targets = [m.target for m in mounts]
         for m in mounts:
+            if any(m.target.startswith(t.rstrip("/") + "/") for t in targets):
+                continue  # nested in another volume: the shim makes it there
             self.ctx.mountpoints.ensure(m.target, Path(m.source).is_file(), self.uid)
         cwd = spec.get("workingDir") or str(self.dir / "root")
         self.ctx.mountpoints.ensure(cwd, False, self.uid)

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from kubernetes import client as kube_client
@@ -118,6 +119,8 @@ def test_two_pods_talk_over_tcp_by_headless_service_names(cluster, namespace, co
 
 CONFIG_READER = """
 import sys, time
+nested = sys.argv[1] + "/cfg/greeting"  # a configMap mounted inside an emptyDir
+print("NESTED", open(nested).read(), flush=True)
 deadline, last = time.time() + 60, None
 while time.time() < deadline:
     value = open("/etc/app/greeting").read()
@@ -136,18 +139,29 @@ def test_config_map_volume_is_mounted_and_follows_updates(cluster, namespace, co
     core_v1.create_namespaced_config_map(
         namespace, {"metadata": {"name": "app"}, "data": {"greeting": "hello"}}
     )
+    scratch = Path("/var/lib") / namespace  # made on the host for the mount, removed after
+    mounts = [
+        {"name": "cfg", "mountPath": "/etc/app"},
+        {"name": "cfg", "mountPath": f"{scratch}/cfg"},
+        {"name": "scratch", "mountPath": str(scratch)},
+    ]
     pod = python_pod(
         "reader",
         CONFIG_READER,
-        container={"volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}]},
-        volumes=[{"name": "cfg", "configMap": {"name": "app"}}],
+        container={"volumeMounts": mounts, "args": [str(scratch)]},
+        volumes=[
+            {"name": "cfg", "configMap": {"name": "app"}},
+            {"name": "scratch", "emptyDir": {}},
+        ],
     )
     create(core_v1, namespace, pod)
     wait_log(state, namespace, "reader", "VALUE hello")
+    assert "NESTED hello" in pod_log(state, namespace, "reader")
     core_v1.patch_namespaced_config_map("app", namespace, {"data": {"greeting": "updated"}})
     done = wait_phase(core_v1, namespace, "reader", ("Succeeded", "Failed"), timeout=30)
     assert done.status.phase == "Succeeded", pod_log(state, namespace, "reader")
     assert "VALUE updated" in pod_log(state, namespace, "reader")
+    eventually(lambda: not scratch.exists(), 10, what=f"{scratch} removed from the host")
 
 
 IN_CLUSTER = """
