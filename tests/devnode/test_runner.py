@@ -82,7 +82,9 @@ def test_two_pods_talk_over_tcp_by_headless_service_names(cluster, namespace, co
     ns_env = {
         "env": [{"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
     }
-    for name, script in (("server", SERVER), ("client", CLIENT)):
+    # The client starts first and keeps failing to resolve the server's names until the
+    # runner rewrites its /etc/hosts for the new pod.
+    for name, script in (("client", CLIENT), ("server", SERVER)):
         create(
             core_v1,
             namespace,
@@ -95,6 +97,7 @@ def test_two_pods_talk_over_tcp_by_headless_service_names(cluster, namespace, co
                 container=ns_env,
             ),
         )
+        wait_phase(core_v1, namespace, name, ("Running", "Succeeded", "Failed"))
     server = wait_phase(core_v1, namespace, "server", ("Succeeded", "Failed"))
     client = wait_phase(core_v1, namespace, "client", ("Succeeded", "Failed"))
     server_log, client_log = (pod_log(state, namespace, n) for n in ("server", "client"))
