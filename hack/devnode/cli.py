@@ -23,7 +23,7 @@ from devnode.images import ImageMapError, load_rules
 from devnode.logs import LogsError, find_log, print_log
 from devnode.netns import PodNetwork
 from devnode.node import NodeSpec
-from devnode.runner import Runner, RunnerConfig, install_signal_handlers
+from devnode.runner import Runner, RunnerConfig, RunnerError, install_signal_handlers
 
 DEFAULT_NODE = "devnode-0"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -164,7 +164,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     runner = Runner(cfg)
     install_signal_handlers(runner)
-    runner.run()
+    try:
+        runner.run()
+    except RunnerError as exc:
+        print(f"devnode: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

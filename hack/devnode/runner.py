@@ -3,7 +3,9 @@ bound to this node, and on SIGTERM stop every pod and remove everything it creat
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -11,6 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from devcluster.config import ASCEND_RESOURCE, GAUDI_RESOURCE
 from devnode.context import Context
@@ -41,12 +44,48 @@ class RunnerConfig:
     shutdown_grace_s: float
 
 
-def cleanup_leftovers(net: PodNetwork, state_dir: Path) -> None:
-    """Whatever a previous (crashed) run left behind: processes, namespaces, links, files."""
+LOCK_DIR = Path("/run")
+REGISTER_TIMEOUT_S = 30
+
+
+class RunnerError(Exception):
+    """The runner cannot start; the message says why."""
+
+
+def cleanup_leftovers(net: PodNetwork, state_dir: Path, keep_logs: bool = False) -> None:
+    """Whatever a run (or a crashed one) left behind: processes, namespaces, links, files."""
     net.cleanup_all()
     MountPoints(state_dir / "mountpoints").remove_all()
-    for sub in ("pods", "logs"):
+    for sub in ("pods", "pki") if keep_logs else ("pods", "pki", "logs"):
         shutil.rmtree(state_dir / sub, ignore_errors=True)
+
+
+def lock_bridge(bridge: str) -> TextIO:
+    """One runner per bridge: a second one would tear down the first one's pods at start."""
+    f = (LOCK_DIR / f"devnode-{bridge}.lock").open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise RunnerError(f"--bridge {bridge}: another runner (pid {holder}) uses it") from None
+    f.truncate(0)
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def register(agent: NodeAgent, stopping: threading.Event) -> None:
+    deadline = time.monotonic() + REGISTER_TIMEOUT_S
+    while True:
+        try:
+            agent.register()
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline or stopping.is_set():
+                raise RunnerError(f"cannot register node {agent.spec.name}: {exc}") from None
+            time.sleep(1)
 
 
 class Runner:
@@ -65,11 +104,12 @@ class Runner:
 
     def run(self) -> None:
         cfg = self.cfg
+        lock = lock_bridge(cfg.net.bridge)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         cleanup_leftovers(cfg.net, cfg.state_dir)
         kube = Kube(cfg.kubeconfig)
         agent = NodeAgent(kube, cfg.node)
-        agent.register()
+        register(agent, self.stopping)
         cfg.net.create_bridge()
         logs = None
         try:
@@ -89,11 +129,12 @@ class Runner:
             if logs is not None:
                 logs.stop()
             self._shutdown()
-            cleanup_leftovers(cfg.net, cfg.state_dir)
+            cleanup_leftovers(cfg.net, cfg.state_dir, keep_logs=True)
             try:
                 agent.patch_status(ready=False, reason="RunnerStopped")
             except Exception as exc:
                 log.debug("final node status: %s", exc)
+            lock.close()
 
     def running(self, namespace: str, pod: str, container: str) -> bool:
         return any(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from devcluster.config import RUNNER_SPARE_BRIDGE, RUNNER_SPARE_POD_CIDR
+from devcluster.config import RUNNER_BRIDGE, RUNNER_SPARE_BRIDGE, RUNNER_SPARE_POD_CIDR
 from devnode.netns import ETC_NETNS, own_netns
 from tests.devnode.support import create, pids_with, python_pod, runner_node, wait_phase
 from tests.polling import eventually
@@ -123,3 +123,22 @@ def test_stopping_the_runner_leaves_no_process_namespace_link_or_mount(
         with contextlib.suppress(ApiException):
             core_v1.delete_node(node)
         log.close()
+
+
+def test_a_second_runner_on_the_same_bridge_refuses_to_start(cluster, core_v1, tmp_path):
+    node = runner_node(cluster)
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "devnode", "run",
+            "--kubeconfig", str(cluster.kubeconfig),
+            "--node-name", "devnode-duplicate",
+            "--state-dir", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "another runner" in lines[0], lines
+    assert _links(RUNNER_BRIDGE) and _node_ready(core_v1, node)
+    with pytest.raises(ApiException) as err:
+        core_v1.read_node("devnode-duplicate")
+    assert err.value.status == 404
