@@ -49,8 +49,7 @@ def _evaluate(
         loaded = load_for_eval(task, source, flag)
         log(f"evaluating {loaded}")
         result = evaluate_task(task, config, device)
-    metrics.eval_top1.set(result.top1)
-    metrics.eval_top5.set(result.top5)
+    metrics.set_eval(result.top1, result.top5)
     log(logs.eval_line(0, result.top1, result.top5, result.examples))
     return ExitCode.OK
 

@@ -7,7 +7,14 @@ values per job, never per step or per image.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 from prometheus_client.exposition import start_http_server
 
 PREFIX = "densenet"
@@ -18,6 +25,9 @@ STEP_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 class TrainerMetrics:
     def __init__(self, labels: dict[str, str]) -> None:
+        # A *_created series per counter/histogram doubles the families and says nothing a
+        # dashboard uses (the process start time is known).
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         r, n = self.registry, list(LABELS)
 
@@ -40,8 +50,13 @@ class TrainerMetrics:
         self.learning_rate = gauge("learning_rate", "Learning rate of the last training step")
         self.global_step = gauge("global_step", "Training steps done, restored on resume")
         self.epoch = gauge("epoch", "Epochs done (fractional)")
-        self.eval_top1 = gauge("eval_top1_ratio", "Top-1 accuracy of the last evaluation")
-        self.eval_top5 = gauge("eval_top5_ratio", "Top-5 accuracy of the last evaluation")
+        # No sample before the first evaluation: a 0 would read as "accuracy 0".
+        self._eval_top1 = Gauge(
+            f"{PREFIX}_eval_top1_ratio", "Top-1 accuracy of the last evaluation", n, registry=r
+        )
+        self._eval_top5 = Gauge(
+            f"{PREFIX}_eval_top5_ratio", "Top-5 accuracy of the last evaluation", n, registry=r
+        )
         self.step_seconds = Histogram(
             f"{PREFIX}_step_duration_seconds",
             "Wall time of one training step (host loop time divided by its steps)",
@@ -60,6 +75,10 @@ class TrainerMetrics:
                 "world_size": str(world_size),
             }
         )
+
+    def set_eval(self, top1: float, top5: float) -> None:
+        self._eval_top1.labels(**self._labels).set(top1)
+        self._eval_top5.labels(**self._labels).set(top5)
 
     def serve(self, port: int, address: str) -> None:
         start_http_server(port, addr=address, registry=self.registry)

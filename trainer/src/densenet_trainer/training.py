@@ -103,8 +103,7 @@ class Trainer:
         if self._eval_loop is None:
             self._eval_loop = self.task.make_eval_loop()
         result = evaluate_task(self.task, self.config, self.device, self._eval_loop)
-        self.metrics.eval_top1.set(result.top1)
-        self.metrics.eval_top5.set(result.top5)
+        self.metrics.set_eval(result.top1, result.top5)
         self.log(logs.eval_line(step, result.top1, result.top5, result.examples))
 
     def _save(self, step: int) -> None:
