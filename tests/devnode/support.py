@@ -53,9 +53,11 @@ def wait_phase(
     return eventually(probe, timeout, what=f"pod {ns}/{name} in {phases}")
 
 
-def pod_log(state_dir: Path, ns: str, name: str, previous: bool = False) -> str:
+def pod_log(
+    state_dir: Path, ns: str, name: str, previous: bool = False, container: str = "main"
+) -> str:
     try:
-        return find_log(state_dir, ns, name, None, previous).read_text()
+        return find_log(state_dir, ns, name, container, previous).read_text()
     except (LogsError, OSError):
         return ""
 

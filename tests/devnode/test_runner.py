@@ -337,3 +337,70 @@ def test_pod_asking_for_npus_gets_the_device_plugin_annotation(cluster, namespac
         assert isinstance(device["device_ip"], str) and ipaddress.ip_address(device["device_ip"])
     assert len({d["device_ip"] for d in value["devices"]}) == 8
     assert _fields(pod_log(state, namespace, "npu"))["VISIBLE"] == ",".join(ids)
+
+
+VOLUME_READER = """
+import json, os
+out = {
+    "init": open("/shared/from-init").read(),
+    "labels": open("/podinfo/labels").read(),
+    "secret": open("/secret/password").read(),
+    "host": open("/host/note").read(),
+}
+print("VOLUMES", json.dumps(out))
+"""
+
+
+def test_init_container_then_secret_downward_and_host_path_volumes(
+    cluster, namespace, core_v1, tmp_path
+):
+    state = cluster.paths.root / runner_node(cluster)
+    core_v1.create_namespaced_secret(
+        namespace, {"metadata": {"name": "creds"}, "stringData": {"password": "s3cret"}}
+    )
+    (tmp_path / "note").write_text("from the host")
+    init = {
+        "name": "prepare",
+        "image": "python:3.11-slim",
+        "command": ["sh", "-c", "echo -n prepared > /shared/from-init"],
+        "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+    }
+    mounts = [
+        {"name": "shared", "mountPath": "/shared"},
+        {"name": "podinfo", "mountPath": "/podinfo"},
+        {"name": "secret", "mountPath": "/secret"},
+        {"name": "host", "mountPath": "/host", "readOnly": True},
+    ]
+    volumes = [
+        {"name": "shared", "emptyDir": {}},
+        {
+            "name": "podinfo",
+            "downwardAPI": {
+                "items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
+            },
+        },
+        {"name": "secret", "secret": {"secretName": "creds"}},
+        {"name": "host", "hostPath": {"path": str(tmp_path), "type": "Directory"}},
+    ]
+    pod = python_pod(
+        "volumes",
+        VOLUME_READER,
+        labels={"team": "densenet"},
+        initContainers=[init],
+        volumes=volumes,
+        container={"volumeMounts": mounts},
+    )
+    create(core_v1, namespace, pod)
+    done = wait_phase(core_v1, namespace, "volumes", ("Succeeded", "Failed"))
+    log = pod_log(state, namespace, "volumes")
+    assert done.status.phase == "Succeeded", log
+    init_state = done.status.init_container_statuses[0].state.terminated
+    assert (init_state.exit_code, init_state.reason) == (0, "Completed")
+    assert {c.type: c.status for c in done.status.conditions}["Initialized"] == "True"
+    got = json.loads(_fields(log)["VOLUMES"])
+    assert got == {
+        "init": "prepared",
+        "labels": 'team="densenet"',
+        "secret": "s3cret",
+        "host": "from the host",
+    }
