@@ -119,10 +119,15 @@ def _write(path: str, value: str) -> None:
 
 
 def write_in_place(path: Path, content: str) -> None:
-    """`ip netns exec` bind-mounts this file over /etc/hosts: a rename would not be seen inside."""
-    with open(path, "r+") as f:
-        if f.read() == content:
+    """`ip netns exec` bind-mounts this file over /etc/hosts, so a rename would not be seen
+    inside. One write at offset 0, padded with blank lines to at least the old length, so the
+    file is never truncated and a reader never sees old and new lines mixed."""
+    data = content.encode()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        old = os.read(fd, max(os.fstat(fd).st_size, 1))
+        if old.rstrip(b"\n") == data.rstrip(b"\n"):
             return
-        f.seek(0)
-        f.write(content)
-        f.truncate()
+        os.pwrite(fd, data + b"\n" * (len(old) - len(data)), 0)
+    finally:
+        os.close(fd)

@@ -340,3 +340,16 @@ def test_log_tail_keeps_the_last_lines():
     assert tail(b"a\nb\nc\n", 2) == b"b\nc\n"
     assert tail(b"a\nb\n", None) == b"a\nb\n"
     assert tail(b"a\nb\n", 0) == b""
+
+
+def test_hosts_file_is_rewritten_in_place_without_truncation(tmp_path):
+    from devnode.netns import write_in_place
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.89.0.5\ta\n10.89.0.6\tb\n")
+    inode = hosts.stat().st_ino
+    write_in_place(hosts, "10.89.0.5\ta\n")
+    assert hosts.read_text().splitlines() == ["10.89.0.5\ta"] + [""] * 12
+    write_in_place(hosts, "10.89.0.5\ta\n10.89.0.7\tc\n")
+    assert hosts.read_text() == "10.89.0.5\ta\n10.89.0.7\tc\n"
+    assert hosts.stat().st_ino == inode  # the bind mount inside the pod still sees it
