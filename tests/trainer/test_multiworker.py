@@ -1,0 +1,48 @@
+"""Two workers on loopback train one model with MultiWorkerMirroredStrategy."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from trainer_cli import SMALL, free_port, start
+
+DIGEST_RE = re.compile(r"^weights sha256: ([0-9a-f]{64}) step: (\d+)$", re.M)
+
+
+def test_two_workers_end_with_identical_weights(tmp_path: Path) -> None:
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    procs, outputs = [], []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        outputs.append(tmp_path / f"worker-{index}.log")
+        procs.append(
+            start(
+                "--synthetic",
+                *SMALL,
+                "--max_train_steps",
+                "4",
+                "--display_every",
+                "2",
+                "--export",
+                "false",
+                "--log_dir",
+                str(tmp_path / "run"),
+                output=outputs[-1],
+                extra_env={"TF_CONFIG": json.dumps(tf_config)},
+            )
+        )
+    try:
+        codes = [proc.wait(timeout=360) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    texts = [out.read_text() for out in outputs]
+    assert codes == [0, 0], texts
+    digests = [DIGEST_RE.search(text) for text in texts]
+    assert all(digests), texts
+    assert digests[0].group(2) == digests[1].group(2) == "4"
+    assert digests[0].group(1) == digests[1].group(1), "replicas diverged"
+    assert (tmp_path / "run" / "ckpt-4.index").exists()
+    assert not list((tmp_path / "run").glob("*worker*")), "non-chief left files behind"
