@@ -20,6 +20,7 @@ from devnode.devices import (
     requested,
 )
 from devnode.envvars import ConfigError, command_line, container_env
+from devnode.events import Event, post
 from devnode.images import match, path_for
 from devnode.kube import KubeError
 from devnode.netns import write_in_place
@@ -75,6 +76,8 @@ class PodWorker:
         self.tokens: dict[tuple[str | None, int], tuple[bytes, float]] = {}
         self.deadline: float | None = None
         self.finished = False
+        self.events: list[Event] = []
+        self.last_error = ""
         self.setup_failures = 0
         self.torn_down = False
 
@@ -98,11 +101,21 @@ class PodWorker:
         except ConfigError as exc:
             self._waiting_error("CreateContainerConfigError", str(exc))
         except Exception as exc:
-            log.exception("pod %s/%s: %s", self.namespace, self.name, exc)
+            if str(exc) != self.last_error:
+                log.exception("pod %s/%s: %s", self.namespace, self.name, exc)
             self._waiting_error("ContainerCreating", str(exc))
         self._publish()
+        self._flush_events()
+
+    def _flush_events(self) -> None:
+        if self.events:
+            post(self.ctx.kube, self.pod, self.ctx.node.name, self.events)
+            self.events = []
 
     def _waiting_error(self, reason: str, message: str) -> None:
+        if message != self.last_error:
+            self.last_error = message
+            self.events.append(Event("Failed", message, warning=True))
         for c in self.init[self.init_done :] or self.main:
             if not c.running_since and not c.terminated:
                 c.waiting_reason, c.waiting_message = reason, message
@@ -285,6 +298,8 @@ class PodWorker:
         rec.terminated = None
         rec.waiting_message = ""
         rec.container_id = f"devnode://{self.uid[:8]}-{rec.name}-{proc.pid}"
+        self.last_error = ""
+        self.events.append(Event("Started", f"Started container {rec.name}", rec.name))
 
     def _reap(self, rec: ContainerRecord) -> dict | None:
         """The terminated state if the container's process has exited."""
@@ -308,6 +323,10 @@ class PodWorker:
         delay = min(BACKOFF_MAX_S, BACKOFF_START_S * 2**rec.restart_count)
         rec.restart_count += 1
         self.next_start[rec.name] = time.monotonic() + delay
+        message = (
+            f"Back-off {delay:.0f}s restarting container {rec.name} (exit code {state['exitCode']})"
+        )
+        self.events.append(Event("BackOff", message, rec.name, warning=True))
 
     def _run_init(self) -> None:
         rec = self.init[self.init_done]
@@ -389,6 +408,11 @@ class PodWorker:
                 grace = pod["metadata"].get("deletionGracePeriodSeconds", spec_grace)
             self.deadline = time.monotonic() + grace
             self._signal_all(procs.signal.SIGTERM)
+            if self.procs and pod is not None:
+                names = ", ".join(sorted(self.procs))
+                post(
+                    self.ctx.kube, pod, self.ctx.node.name, [Event("Killing", f"Stopping {names}")]
+                )
         for name, proc in list(self.procs.items()):
             if proc.poll() is not None:
                 del self.procs[name]

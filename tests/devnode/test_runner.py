@@ -284,6 +284,10 @@ def test_exit_code_fails_the_pod_and_on_failure_restarts_it(cluster, namespace, 
     assert (status.state.terminated.exit_code, status.state.terminated.reason) == (0, "Completed")
     assert pod_log(state, namespace, "retries", previous=True).strip() == "first run"
     assert pod_log(state, namespace, "retries").strip() == "second run"
+    events = core_v1.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=retries"
+    ).items
+    assert {"Started", "BackOff"} <= {e.reason for e in events}
     # `kubectl logs [-p]` goes through the API server to the runner's log endpoint.
     assert core_v1.read_namespaced_pod_log("retries", namespace) == "second run\n"
     assert core_v1.read_namespaced_pod_log("retries", namespace, previous=True) == "first run\n"
