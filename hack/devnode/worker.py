@@ -92,12 +92,16 @@ class PodWorker:
         if phase in ("Succeeded", "Failed"):
             self._teardown()
             self._publish()
+            self._flush_events()
             return
         try:
             if self.netns is None:
                 self._setup()
             self._sync_volumes()
-            self._run_init() if self.init_done < len(self.init) else self._run_main()
+            if self.init_done < len(self.init):
+                self._run_init()
+            else:
+                self._run_main()
         except ConfigError as exc:
             self._waiting_error("CreateContainerConfigError", str(exc))
         except Exception as exc:
