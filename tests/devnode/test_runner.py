@@ -3,6 +3,7 @@ environment, exit codes and restarts, deletion, fake NPUs (real processes, real 
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import time
@@ -12,7 +13,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client as kube_client
 
-from devcluster.config import API_SERVER_POD_HOST, API_SERVER_PORT, ASCEND_RESOURCE, RUNNER_POD_CIDR
+from devcluster.config import (
+    API_SERVER_POD_HOST,
+    API_SERVER_PORT,
+    ASCEND_RESOURCE,
+    RUNNER_NODE_LABEL,
+    RUNNER_POD_CIDR,
+)
 from devnode.devices import ASCEND_ANNOTATION
 from tests.devnode.support import (
     create,
@@ -408,3 +415,18 @@ def test_init_container_then_secret_downward_and_host_path_volumes(
         "secret": "s3cret",
         "host": "from the host",
     }
+
+
+def test_runner_node_has_its_label_capacity_and_a_fresh_lease(cluster, core_v1, api_client):
+    node = core_v1.read_node(runner_node(cluster))
+    assert node.metadata.labels[RUNNER_NODE_LABEL] == "true"
+    assert node.status.capacity[ASCEND_RESOURCE] == "8"
+    assert {c.type: c.status for c in node.status.conditions}["Ready"] == "True"
+    coordination = kube_client.CoordinationV1Api(api_client)
+
+    def renewed_recently():
+        lease = coordination.read_namespaced_lease(cluster.runner_node, "kube-node-lease")
+        age = dt.datetime.now(dt.UTC) - lease.spec.renew_time
+        return lease.spec.holder_identity == cluster.runner_node and age.total_seconds() < 15
+
+    eventually(renewed_recently, 20, what="a lease renewed in the last 15 s")
