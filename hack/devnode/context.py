@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Context:
     configmaps: Store
     secrets: Store
     ca_pem: bytes
+    wake: threading.Event  # set to make the runner sync now (e.g. a probe changed its mind)
     api_host: str
     api_port: int = API_SERVER_PORT
     host_path: str = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")

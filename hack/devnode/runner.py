@@ -182,6 +182,7 @@ class Runner:
             configmaps=stores["configmaps"],
             secrets=stores["secrets"],
             ca_pem=ca_pem,
+            wake=self.wake,
             api_host=cfg.api_host,
         )
 

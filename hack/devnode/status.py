@@ -18,6 +18,7 @@ class ContainerRecord:
     waiting_reason: str = "ContainerCreating"
     waiting_message: str = ""
     container_id: str = ""
+    probe_ready: bool = True  # the readiness probe's verdict while running
 
     def state(self) -> dict:
         if self.running_since:
@@ -33,7 +34,7 @@ class ContainerRecord:
         ready = (
             bool(self.terminated and self.terminated["exitCode"] == 0)
             if init
-            else bool(self.running_since)
+            else bool(self.running_since) and self.probe_ready
         )
         status = {
             "name": self.name,

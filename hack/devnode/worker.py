@@ -24,6 +24,7 @@ from devnode.events import Event, post
 from devnode.images import match, path_for
 from devnode.kube import KubeError
 from devnode.netns import write_in_place
+from devnode.probes import Prober
 from devnode.status import ContainerRecord, conditions, pod_phase, pod_status, terminated
 from devnode.timefmt import now_rfc3339
 from devnode.volumefs import sync_files
@@ -61,6 +62,7 @@ class PodWorker:
             ContainerRecord(c["name"], c.get("image", "")) for c in spec.get("containers", [])
         ]
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.probers: dict[str, Prober] = {}
         self.next_start: dict[str, float] = {}
         self.init_done = 0
         self.init_failed = False
@@ -304,6 +306,10 @@ class PodWorker:
         rec.container_id = f"devnode://{self.uid[:8]}-{rec.name}-{proc.pid}"
         self.last_error = ""
         self.events.append(Event("Started", f"Started container {rec.name}", rec.name))
+        if not init and ("readinessProbe" in spec or "livenessProbe" in spec):
+            prober = Prober(spec, self.pod_ip or "", proc.pid, env, self.ctx.wake)
+            self.probers[rec.name] = prober
+            rec.probe_ready = prober.ready
 
     def _reap(self, rec: ContainerRecord) -> dict | None:
         """The terminated state if the container's process has exited."""
@@ -312,6 +318,9 @@ class PodWorker:
             return None
         del self.procs[rec.name]
         procs.signal_group(proc.pid, procs.signal.SIGKILL)  # its leftover children
+        prober = self.probers.pop(rec.name, None)
+        if prober is not None:
+            prober.stop()
         code, sig = procs.exit_status(proc.returncode)
         state = terminated(code, rec.running_since or now_rfc3339(), now_rfc3339(), sig)
         rec.running_since = None
@@ -354,6 +363,14 @@ class PodWorker:
     def _run_main(self) -> None:
         policy = self.pod["spec"].get("restartPolicy", "Always")
         for rec in self.main:
+            prober = self.probers.get(rec.name)
+            if prober is not None and not prober.live and rec.name in self.procs:
+                prober.stop()
+                prober.live = True  # one kill per failure; the restart gets a fresh prober
+                procs.signal_group(self.procs[rec.name].pid, procs.signal.SIGKILL)
+                self.events.append(
+                    Event("Unhealthy", "Liveness probe failed; restarting", rec.name, warning=True)
+                )
             state = self._reap(rec)
             if state is not None:
                 restart = policy == "Always" or (policy == "OnFailure" and state["exitCode"] != 0)
@@ -364,6 +381,9 @@ class PodWorker:
     # ---- status ----------------------------------------------------------------------------
 
     def _publish(self) -> None:
+        for rec in self.main:
+            prober = self.probers.get(rec.name)
+            rec.probe_ready = prober.ready if prober is not None else True
         phase = self._phase()
         terminal = phase in ("Succeeded", "Failed")
         now = now_rfc3339()
@@ -374,7 +394,7 @@ class PodWorker:
             initialized=self.init_done == len(self.init),
             containers_ready=not terminal
             and bool(self.main)
-            and all(c.running_since for c in self.main),
+            and all(c.running_since and c.probe_ready for c in self.main),
             terminal=terminal,
         )
         status = pod_status(
@@ -449,6 +469,9 @@ class PodWorker:
         if self.torn_down:
             return
         self.torn_down = True
+        for prober in self.probers.values():
+            prober.stop()
+        self.probers.clear()
         self._signal_all(procs.signal.SIGKILL)
         for proc in self.procs.values():
             try:

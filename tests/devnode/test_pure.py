@@ -353,3 +353,20 @@ def test_hosts_file_is_rewritten_in_place_without_truncation(tmp_path):
     write_in_place(hosts, "10.89.0.5\ta\n10.89.0.7\tc\n")
     assert hosts.read_text() == "10.89.0.5\ta\n10.89.0.7\tc\n"
     assert hosts.stat().st_ino == inode  # the bind mount inside the pod still sees it
+
+
+def test_probe_ports_by_name_and_tcp_probe_verdicts():
+    import socket
+
+    from devnode.probes import resolve_port, run_probe
+
+    container = {"ports": [{"name": "metrics", "containerPort": 9090}]}
+    assert resolve_port("metrics", container) == 9090 and resolve_port("8080", container) == 8080
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        probe = {"tcpSocket": {"port": port, "host": "127.0.0.1"}}
+        assert run_probe(probe, container, "", 0, {}) is True
+    assert run_probe(probe, container, "", 0, {}) is False  # closed now
+    assert run_probe({"tcpSocket": {"port": "nope"}}, container, "", 0, {}) is False

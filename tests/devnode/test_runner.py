@@ -430,3 +430,64 @@ def test_runner_node_has_its_label_capacity_and_a_fresh_lease(cluster, core_v1, 
         return lease.spec.holder_identity == cluster.runner_node and age.total_seconds() < 15
 
     eventually(renewed_recently, 20, what="a lease renewed in the last 15 s")
+
+
+PROBED = """
+import http.server, os, socket
+first = not os.path.exists("/state/ran")
+open("/state/ran", "a").close()
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(500 if first else 200)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+server = http.server.HTTPServer(("0.0.0.0", 7002), Health)
+if not first:  # only the second run ever becomes ready
+    ready = socket.socket()
+    ready.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ready.bind(("0.0.0.0", 7001))
+    ready.listen()
+print("run", "first" if first else "second", flush=True)
+server.serve_forever()
+"""
+
+
+def test_readiness_gates_ready_and_a_failing_liveness_probe_restarts(cluster, namespace, core_v1):
+    runner_node(cluster)
+    container = {
+        "ports": [{"name": "health", "containerPort": 7002}],
+        "readinessProbe": {"tcpSocket": {"port": 7001}, "periodSeconds": 1},
+        "livenessProbe": {
+            "httpGet": {"port": "health", "path": "/healthz"},
+            "periodSeconds": 1,
+            "failureThreshold": 2,
+        },
+        "volumeMounts": [{"name": "state", "mountPath": "/state"}],
+    }
+    pod = python_pod(
+        "probed",
+        PROBED,
+        restartPolicy="Always",
+        container=container,
+        volumes=[{"name": "state", "emptyDir": {}}],
+    )
+    create(core_v1, namespace, pod)
+    first = wait_phase(core_v1, namespace, "probed", ("Running",))
+    assert first.status.container_statuses[0].ready is False
+    assert {c.type: c.status for c in first.status.conditions}["Ready"] == "False"
+
+    def ready_after_restart():
+        p = core_v1.read_namespaced_pod("probed", namespace)
+        status = p.status.container_statuses[0]
+        return status.ready and status.restart_count == 1 and p
+
+    ready = eventually(ready_after_restart, 30, what="Ready after one liveness restart")
+    assert {c.type: c.status for c in ready.status.conditions}["Ready"] == "True"
+    events = core_v1.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=probed"
+    ).items
+    assert "Unhealthy" in {e.reason for e in events}
