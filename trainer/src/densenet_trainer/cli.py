@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from .errors import ExitCode, UserError
@@ -30,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error)
     # Before TensorFlow loads: its C++ start-up chatter would bury our log lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # tf.data warns about graph-mode options on every distributed evaluation.
+    warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow")
     try:
         from .driver import run  # noqa: PLC0415 - after TF_CPP_MIN_LOG_LEVEL is set
 

@@ -13,7 +13,12 @@ from typing import Any
 import tensorflow as tf
 
 keras = tf.keras
-KERAS_MAJOR = int(str(getattr(keras, "__version__", None) or keras.version()).split(".")[0])
+# tf.keras of Keras 2 has no __version__; only Keras 3 has the backend-neutral `ops`.
+KERAS_MAJOR = int(
+    str(getattr(keras, "__version__", None) or ("3" if hasattr(keras, "ops") else "2")).split(".")[
+        0
+    ]
+)
 KERAS_3 = KERAS_MAJOR >= 3
 
 _POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}

@@ -72,6 +72,7 @@ class RunConfig:
     log_dir: str = "./model"
     log_name: str = "densenet121.log"
     eval_from: str | None = None  # --eval_dir / --checkpoint_dir / --only_eval
+    eval_flag: str | None = None  # which of the three, for error messages
     pretrained: str | None = None
     metrics_port: int = DEFAULT_METRICS_PORT
     metrics_address: str = "0.0.0.0"

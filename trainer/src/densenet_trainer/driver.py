@@ -41,7 +41,8 @@ def _evaluate(
     config: TrainerConfig, device: devices.DeviceContext, log: logs.RunLog, metrics: TrainerMetrics
 ) -> ExitCode:
     source = config.run.eval_from or config.run.log_dir
-    flag = "only_eval" if config.run.eval_from else "log_dir"
+    flag = config.run.eval_flag or "log_dir"
+    task = None
     if is_saved_model(source):
         result = evaluate_saved_model(source, config)
     else:
@@ -50,7 +51,8 @@ def _evaluate(
         log(f"evaluating {loaded}")
         result = evaluate_task(task, config, device)
     metrics.set_eval(result.top1, result.top5)
-    log(logs.eval_line(0, result.top1, result.top5, result.examples))
+    step = 0 if task is None else int(task.global_step.numpy())
+    log(logs.eval_line(step, result.top1, result.top5, result.examples))
     return ExitCode.OK
 
 

@@ -44,7 +44,8 @@ def is_saved_model(path: str) -> bool:
 
 
 def evaluate_saved_model(path: str, config: TrainerConfig) -> EvalResult:
-    serve = tf.saved_model.load(path).signatures["serving_default"]
+    loaded = tf.saved_model.load(path)  # keep it referenced: it owns the variables
+    serve = loaded.signatures["serving_default"]
     k = min(5, config.data.num_classes)
     d = config.data
     dataset = data.create_dataset(
@@ -79,10 +80,13 @@ def load_for_eval(task: ClassificationTask, source: str, flag: str) -> str:
         return source
     prefix = resolve_checkpoint(source, flag)
     try:
-        tf.train.Checkpoint(model=task.model).read(prefix).expect_partial()
-    except (ValueError, tf.errors.OpError) as exc:
+        status = tf.train.Checkpoint(model=task.model, global_step=task.global_step).read(prefix)
+        status.expect_partial()  # the optimizer's slots are not needed
+        status.assert_existing_objects_matched()  # but every model weight is
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
         raise UserError(
-            f"--{flag} {source}: checkpoint does not fit this model ({str(exc).splitlines()[0]});"
-            " check --num_classes and --image_size"
+            f"--{flag} {source}: checkpoint does not fit this model "
+            f"({str(exc).splitlines()[0].split('. ')[0]}); check --num_classes, --image_size and "
+            "that the same Keras major version wrote it"
         ) from exc
     return prefix

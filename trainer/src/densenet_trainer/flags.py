@@ -377,6 +377,7 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
             log_dir=pick(ns.log_dir, "run.log_dir"),
             log_name=pick(ns.log_name, "run.log_name"),
             eval_from=eval_from,
+            eval_flag=sources[0] if sources else None,
             pretrained=ns.pretrained,
             metrics_port=pick(ns.metrics_port, "run.metrics_port"),
             metrics_address=pick(ns.metrics_address, "run.metrics_address"),
