@@ -56,7 +56,7 @@ def class_names(data_dir: str) -> list[str]:
 def list_split(data_dir: str, split: str) -> FolderSplit:
     """All images of ``split`` with their labels; raises DataError if there are none."""
     root = split_dir(data_dir, split)
-    wanted = "/".join(f"{name}/" for name in schema.FOLDER_NAMES[split])
+    wanted = " or ".join(f"{name}/" for name in schema.FOLDER_NAMES[split])
     if root is None:
         raise DataError(f"--data_dir {data_dir}: no {wanted} folder for the {split} split")
     classes = class_names(data_dir)
