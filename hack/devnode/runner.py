@@ -134,6 +134,7 @@ class Runner:
                 agent.patch_status(ready=False, reason="RunnerStopped")
             except Exception as exc:
                 log.debug("final node status: %s", exc)
+            Path(lock.name).unlink(missing_ok=True)  # still held: no other runner is past it
             lock.close()
 
     def running(self, namespace: str, pod: str, container: str) -> bool:

@@ -113,6 +113,7 @@ def test_stopping_the_runner_leaves_no_process_namespace_link_or_mount(
         assert str(state) not in mountinfo and f"/run/netns/{prefix}" not in mountinfo
         assert not mount_root.exists()
         assert not (state / "pods").exists()
+        assert not Path(f"/run/devnode-{RUNNER_SPARE_BRIDGE}.lock").exists()
     finally:
         if runner.poll() is None:
             runner.kill()
