@@ -115,10 +115,8 @@ class _Progress:
             print(f"{self.split}: {self.done}/{self.total} images", flush=True)
 
 
-def convert_split(
-    data_dir: str, output_dir: str, split: str, *, num_shards: int, num_threads: int, seed: int
-) -> int:
-    """Write the shards of one split; returns the number of examples."""
+def list_items(data_dir: str, split: str, num_shards: int) -> list[Item]:
+    """The images of ``split`` with their labels; checks there are enough for the shards."""
     listing = folder.list_split(data_dir, split)
     items = [
         Item(path, label, listing.classes[label])
@@ -127,6 +125,14 @@ def convert_split(
     if num_shards > len(items):
         flag = "--train_shards" if split == "train" else "--validation_shards"
         raise UserError(f"{flag} {num_shards}: more shards than the {len(items)} {split} images")
+    return items
+
+
+def write_split(
+    items: list[Item], output_dir: str, split: str, *, num_shards: int, num_threads: int, seed: int
+) -> None:
+    """Spread ``items`` (shuffled with ``seed``) over ``num_shards`` shard files."""
+    items = items[:]
     random.Random(seed).shuffle(items)
     progress = _Progress(split, len(items))
     shards = [items[i::num_shards] for i in range(num_shards)]
@@ -136,7 +142,6 @@ def convert_split(
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
         for future in [pool.submit(_write_shard, p, s, progress) for p, s in zip(paths, shards)]:
             future.result()
-    return len(items)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -172,20 +177,24 @@ def run(args: argparse.Namespace) -> None:
             f"--output_dir {args.output_dir}: already holds shards ({os.path.basename(existing[0])}"
             ", ...); choose an empty directory"
         )
-    counts = {}
-    classes = folder.class_names(args.data_dir)
-    for split, shards in (("train", args.train_shards), ("validation", args.validation_shards)):
-        if split == "validation" and folder.split_dir(args.data_dir, split) is None:
-            print("no val/ folder: writing train shards only", flush=True)
-            continue
-        counts[split] = convert_split(
-            args.data_dir,
+    # List and check everything before writing anything.
+    todo = {"train": list_items(args.data_dir, "train", args.train_shards)}
+    if folder.split_dir(args.data_dir, "validation") is None:
+        print("no val/ folder: writing train shards only", flush=True)
+    else:
+        todo["validation"] = list_items(args.data_dir, "validation", args.validation_shards)
+    shards = {"train": args.train_shards, "validation": args.validation_shards}
+    for split, items in todo.items():
+        write_split(
+            items,
             args.output_dir,
             split,
-            num_shards=shards,
+            num_shards=shards[split],
             num_threads=args.num_threads,
             seed=args.seed,
         )
+    counts = {split: len(items) for split, items in todo.items()}
+    classes = folder.class_names(args.data_dir)
     info = {"num_examples": counts, "num_classes": len(classes), "classes": classes}
     with tf.io.gfile.GFile(os.path.join(args.output_dir, schema.INFO_FILE), "w") as f:
         json.dump(info, f, indent=1)
