@@ -7,7 +7,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean
 
-$(VENV)/.installed: requirements/dev.txt trainer/pyproject.toml operator/pyproject.toml hack/pyproject.toml
+# Editable installs map packages at install time: a new package directory needs a reinstall.
+PACKAGE_MARKERS := $(wildcard trainer/src/*/__init__.py operator/src/*/__init__.py hack/*/__init__.py)
+
+$(VENV)/.installed: requirements/dev.txt trainer/pyproject.toml operator/pyproject.toml hack/pyproject.toml $(PACKAGE_MARKERS)
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==0.13.9
 	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements/dev.txt \

@@ -16,7 +16,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from devcluster import components, config, nodes, pki, processes
+from devcluster import components, config, nodes, pki, processes, routes
 from devcluster.config import ClusterPaths
 
 DEFAULT_RUNNER_NODE = "devnode-0"
@@ -174,6 +174,10 @@ def up(paths: ClusterPaths, with_runner: bool, log: Callable[[str], None] = prin
         paths.root.mkdir(parents=True, exist_ok=True)
         pki.ensure_pki(paths.pki)
         write_kubeconfigs(paths)
+        if routes.can_manage():
+            routes.add_blackholes()
+        else:
+            log("not root: no blackhole routes for the fake pod and Service ranges")
         for comp in plan.control_plane:
             started = time.monotonic()
             processes.start(comp, paths.pids, paths.logs)
@@ -220,6 +224,8 @@ def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
         if processes.stop(paths.pids, name, grace_seconds=grace):
             log(f"stopped {name}")
     shutil.rmtree(paths.etcd_data, ignore_errors=True)
+    if routes.can_manage():
+        routes.remove_blackholes()
 
 
 def status(paths: ClusterPaths) -> list[tuple[str, int | None, bool]]:
