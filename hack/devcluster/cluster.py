@@ -97,13 +97,18 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, log_hint: Path |
     raise ClusterError(f"{what} not ready after {timeout:.0f}s{hint}")
 
 
+def _log_tail(log: Path, lines: int = 3) -> str:
+    if not log.exists():
+        return "(no log)"
+    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
 def _wait_started(paths: ClusterPaths, component: components.Component, timeout: float) -> None:
     log = paths.logs / f"{component.name}.log"
 
     def ready() -> bool:
         if processes.running_pid(paths.pids, component.name) is None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-            raise ClusterError(f"{component.name} exited during start-up: {' | '.join(tail)}")
+            raise ClusterError(f"{component.name} exited during start-up: {_log_tail(log)}")
         return is_healthy(paths, component)
 
     _wait(component.name, ready, timeout, log)
@@ -197,8 +202,7 @@ def _wait_runner_node(paths: ClusterPaths, name: str) -> None:
 
     def ready() -> bool:
         if processes.running_pid(paths.pids, name) is None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-            raise ClusterError(f"node runner {name} exited during start-up: {' | '.join(tail)}")
+            raise ClusterError(f"node runner {name} exited during start-up: {_log_tail(log)}")
         node = core.list_node(field_selector=f"metadata.name={name}").items
         return bool(node) and any(
             c.type == "Ready" and c.status == "True" for c in node[0].status.conditions or []

@@ -63,34 +63,22 @@ def test_crd_objects_are_created_validated_and_watched(api_client, namespace):
 
     eventually(established, what="CRD Established")
     custom = kube_client.CustomObjectsApi(api_client)
-    # The schema is enforced by the server, not by us.
-    with pytest.raises(ApiException) as invalid:
-        custom.create_namespaced_custom_object(
-            GROUP,
-            "v1",
-            namespace,
-            "widgets",
-            {
-                "apiVersion": f"{GROUP}/v1",
-                "kind": "Widget",
-                "metadata": {"name": "bad"},
-                "spec": {"size": 0},
-            },
-        )
-    assert invalid.value.status == 422
 
-    created = custom.create_namespaced_custom_object(
-        GROUP,
-        "v1",
-        namespace,
-        "widgets",
-        {
+    # The schema is enforced by the server, not by us.
+    def create_widget(name: str, size: int) -> dict:
+        widget = {
             "apiVersion": f"{GROUP}/v1",
             "kind": "Widget",
-            "metadata": {"name": "w1"},
-            "spec": {"size": 3},
-        },
-    )
+            "metadata": {"name": name},
+            "spec": {"size": size},
+        }
+        return custom.create_namespaced_custom_object(GROUP, "v1", namespace, "widgets", widget)
+
+    with pytest.raises(ApiException) as invalid:
+        create_widget("bad", 0)
+    assert invalid.value.status == 422
+
+    created = create_widget("w1", 3)
     custom.patch_namespaced_custom_object(
         GROUP, "v1", namespace, "widgets", "w1", {"spec": {"size": 4}}
     )
