@@ -40,6 +40,7 @@ class DataConfig:
 class ModelConfig:
     dropout_rate: float = 0.0
     initializer: str = "keras"  # seed 000's --version
+    bn_momentum: float = 0.99  # Keras' default; 0.9 suits short runs (TF official ResNet)
 
 
 @dataclasses.dataclass

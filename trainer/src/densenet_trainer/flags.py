@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         + _d("model.initializer"),
     )
     g.add_argument(
+        "--bn_momentum",
+        type=_fraction,
+        help="momentum of the batch-norm moving statistics used at evaluation; lower it for "
+        "short runs" + _d("model.bn_momentum"),
+    )
+    g.add_argument(
         "--pretrained",
         help="warm start: a checkpoint (directory or prefix) written "
         "by this trainer, or a Keras weights file (.h5, .weights.h5); ignored when "
@@ -349,6 +355,7 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
         model=cfg.ModelConfig(
             dropout_rate=pick(ns.dropout_rate, "model.dropout_rate"),
             initializer=pick(ns.version, "model.initializer"),
+            bn_momentum=pick(ns.bn_momentum, "model.bn_momentum"),
         ),
         optim=cfg.OptimConfig(
             optimizer=optimizer,

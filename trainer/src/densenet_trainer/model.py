@@ -24,6 +24,9 @@ def build_model(config: ModelConfig, num_classes: int, image_size: int) -> Any:
     # float32 logits keep the softmax cross-entropy stable under mixed precision.
     logits = keras.layers.Dense(num_classes, name="predictions", dtype="float32")(x)
     model = keras.Model(backbone.input, logits, name="densenet121")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = config.bn_momentum
     if config.initializer != "keras":
         _reinitialize(model, config.initializer)
     return model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 import os
 import time
@@ -62,9 +63,10 @@ class Trainer:
         self.checkpointer = Checkpointer(
             self.task.checkpoint, run.log_dir, device.is_chief, run.keep_checkpoints
         )
+        # TensorBoard is optional (tensorflow-cpu does not pull it in): no summaries then.
         self.summary = (
             tf.summary.create_file_writer(os.path.join(run.log_dir, "summaries"))
-            if device.is_chief and not self.benchmark
+            if device.is_chief and not self.benchmark and importlib.util.find_spec("tensorboard")
             else None
         )
         self._eval_loop = None
