@@ -3,8 +3,9 @@
 Input: ``--data_dir`` with ``train/<class>/<image>`` and (optionally) ``val/<class>/<image>``
 (JPEG or PNG). Output in ``--output_dir``: ``train-00000-of-000NN`` ... and
 ``validation-00000-of-000MM`` ... in the standard schema (:mod:`densenet_trainer.data.schema`):
-JPEG bytes (PNG re-encoded), 1-based ``image/class/label`` in sorted class-folder order,
-synset and text = the class folder name, height, width, format, filename; plus
+RGB JPEG bytes (PNG, grayscale and CMYK JPEG re-encoded), 1-based ``image/class/label`` in
+sorted class-folder order, synset and text = the class folder name, height, width, format,
+filename; plus
 ``dataset_info.json`` with the example counts so the trainer knows the epoch size.
 Images are spread over shards after a seeded shuffle, so every shard mixes classes.
 """
@@ -65,13 +66,17 @@ def encode_example(
 
 
 def to_jpeg(data: bytes, path: str) -> tuple[bytes, int, int]:
-    """(JPEG bytes, height, width): JPEGs kept as they are, other images re-encoded."""
+    """(JPEG bytes, height, width): RGB JPEGs kept as they are, other images re-encoded.
+
+    Every image is decoded once, so a corrupt input stops the conversion naming the file.
+    """
     try:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        rgb_jpeg = bool(tf.io.is_jpeg(data)) and int(tf.image.extract_jpeg_shape(data)[2]) == 3
     except tf.errors.OpError:
         raise DataError(f"--data_dir: {path} is not a readable JPEG or PNG image") from None
     height, width = int(image.shape[0]), int(image.shape[1])
-    if not tf.io.is_jpeg(data):
+    if not rgb_jpeg:  # PNG, grayscale or CMYK JPEG: the schema promises RGB JPEG
         data = tf.io.encode_jpeg(image, quality=JPEG_QUALITY).numpy()
     return data, height, width
 

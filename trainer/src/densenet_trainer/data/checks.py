@@ -12,7 +12,9 @@ op, never the file. So:
   between :data:`MARKER_START` and :data:`MARKER_END`.
 * Decoding itself runs in a one-element nested dataset with ``ignore_errors``; an empty
   result trips an assertion that names the source (see ``preprocess.decode_checked``).
-  Nothing is skipped: a bad image stops the job with exit code BAD_DATA.
+  Nothing is skipped: a bad image stops the job with exit code BAD_DATA. The nested
+  dataset costs ~0.1 ms per image, about 7 % of the CPU time per ImageNet image
+  (benchmarks/input_pipeline.py: ~350 vs ~325 images per CPU-second).
 * A truncated TFRecord (``DataLossError``, raised by the reader) is located afterwards by
   walking the record headers of the split's shards (:func:`find_truncated_tfrecords`):
   cheap, it reads 12 bytes per record and seeks over the payload.
