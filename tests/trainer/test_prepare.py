@@ -165,3 +165,15 @@ def test_no_train_folder(tmp_path, capsys):
     (tmp_path / "val").mkdir()
     assert prepare.main(["--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "o")]) == 3
     assert "no train/ folder; expected train/<class>/<image>" in capsys.readouterr().err
+
+
+def test_grayscale_jpeg_is_stored_as_rgb(tmp_path):
+    (tmp_path / "in" / "train" / "gray").mkdir(parents=True)
+    gray = tf.io.encode_jpeg(tf.fill([6, 5, 1], tf.constant(77, tf.uint8))).numpy()
+    assert int(tf.image.extract_jpeg_shape(gray)[2]) == 1
+    (tmp_path / "in" / "train" / "gray" / "g.jpg").write_bytes(gray)
+    out = tmp_path / "out"
+    argv = ["--data_dir", str(tmp_path / "in"), "--output_dir", str(out), "--train_shards", "1"]
+    assert prepare.main(argv) == 0
+    [example] = read_examples([out / "train-00000-of-00001"])
+    assert tf.image.extract_jpeg_shape(example["image/encoded"]).numpy().tolist() == [6, 5, 3]
