@@ -21,6 +21,8 @@ INITIALIZERS = ("keras", "he_normal", "he_uniform")
 
 # 9400 is dcgm-exporter's port on GPU nodes; 9410 collides with nothing we ship next to.
 DEFAULT_METRICS_PORT = 9410
+# --mode benchmark without --max_train_steps: enough host loops for a stable median.
+BENCHMARK_STEPS = 100
 # ImageNet-1k train split size: the epoch length when the data cannot be counted (synthetic).
 IMAGENET_TRAIN_EXAMPLES = 1_281_167
 IMAGENET_VALIDATION_EXAMPLES = 50_000

@@ -17,7 +17,6 @@ from .errors import UserError
 JOB_NAME = "DENSENET_JOB_NAME"
 JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
 RANK = "DENSENET_RANK"  # global rank of this process (0 = chief)
-WORLD_SIZE = "DENSENET_WORLD_SIZE"  # number of trainer processes in the job
 
 # TensorFlow multi-worker (CPU/GPU/Gaudi): {"cluster": {"worker": [...]}, "task": {...}}.
 TF_CONFIG = "TF_CONFIG"

@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--max_train_steps",
         type=_positive_int,
-        help="stop at this global step; overrides --max_epochs",
+        help="stop at this global step; overrides --max_epochs (benchmark mode: "
+        f"{cfg.BENCHMARK_STEPS})",
     )
     g.add_argument(
         "--iterations_per_loop",
@@ -373,7 +374,8 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
             device=pick(ns.device, "run.device"),
             precision=precision,
             max_epochs=pick(epochs, "run.max_epochs"),
-            max_train_steps=ns.max_train_steps,
+            max_train_steps=ns.max_train_steps
+            or (cfg.BENCHMARK_STEPS if mode == "benchmark" else None),
             iterations_per_loop=pick(ns.iterations_per_loop, "run.iterations_per_loop"),
             display_every=pick(ns.display_every, "run.display_every"),
             save_summary_steps=pick(ns.save_summary_steps, "run.save_summary_steps"),
