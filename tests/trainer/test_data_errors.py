@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -119,6 +120,17 @@ def test_truncated_tfrecord_file_is_named(tmp_path, digits_tfrecord_dataset):
     error = data_error(str(tmp_path))
     assert error.message == (
         f"--data_dir {tmp_path}: truncated TFRecord file {bad}; re-copy or regenerate it"
+    )
+
+
+def test_corrupted_tfrecord_record(tmp_path, digits_tfrecord_dataset):
+    name = "validation-00000-of-00002"
+    data = bytearray((Path(digits_tfrecord_dataset.path) / name).read_bytes())
+    data[300] ^= 0xFF  # inside the first record's payload: its CRC no longer matches
+    (tmp_path / name).write_bytes(bytes(data))
+    error = data_error(str(tmp_path))
+    assert error.message == (
+        f"--data_dir {tmp_path}: corrupt TFRecord data in split validation: corrupted record at 12"
     )
 
 

@@ -57,8 +57,9 @@ def message_from_error(error: tf.errors.OpError) -> str | None:
 
 def _first_line(text: str) -> str:
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"Error in user-defined function passed to .*? with iterator: [\w:]+: ", "", text)
     for raw in text.splitlines():
-        line = raw.strip()
+        line = re.sub(r"\s*\[Op:[^\]]*\].*$", "", raw).strip()
         if line:
             return line[:300]
     return "unknown error"
