@@ -155,7 +155,9 @@ def test_image_dtype(digits_tfrecord_dataset, dtype):
     assert images.dtype == dtype and labels.dtype == tf.int32
 
 
-def write_record(path, *, image: bytes, label: int, filename: str = "x.jpg") -> None:
+def write_record(
+    path, *, image: bytes, label: int, filename: str = "x.jpg", copies: int = 1
+) -> None:
     """One Example in the standard schema, written by hand (not by densenet-prepare)."""
     feature = {
         "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
@@ -166,7 +168,8 @@ def write_record(path, *, image: bytes, label: int, filename: str = "x.jpg") -> 
     }
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     with tf.io.TFRecordWriter(str(path)) as writer:
-        writer.write(example.SerializeToString())
+        for _ in range(copies):
+            writer.write(example.SerializeToString())
 
 
 @pytest.mark.parametrize(("stored", "expected"), [(1, 0), (3, 2)])
@@ -199,6 +202,7 @@ def test_images_come_out_normalized(tmp_path, training):
                 image_size=16,
                 num_classes=1,
                 training=training,
+                repeat=False,
             )
         )
     )
@@ -265,3 +269,31 @@ def test_synthetic_data():
     [(images, labels)] = [(x.numpy(), y.numpy()) for x, y in dataset]
     assert images.shape == (4, 16, 16, 3) and images.dtype == tf.bfloat16.as_numpy_dtype
     assert labels.dtype == np.int32 and ((labels >= 0) & (labels < 5)).all()
+
+
+def test_training_augments_with_random_crops_and_flips(tmp_path):
+    """64 copies of one image, dark left half and bright right half."""
+    image = np.zeros([40, 60, 3], np.uint8)
+    image[:, 30:] = 255
+    write_record(
+        tmp_path / "train-00000-of-00001",
+        image=tf.io.encode_png(image).numpy(),
+        label=1,
+        copies=64,
+    )
+    [(images, _)] = batches(
+        data_dir=str(tmp_path),
+        split="train",
+        batch_size=64,
+        image_size=16,
+        num_classes=1,
+        training=True,
+        repeat=False,
+        seed=5,
+    )
+    images = images.mean(axis=3)
+    left, right = images[:, :, :8].mean(axis=(1, 2)), images[:, :, 8:].mean(axis=(1, 2))
+    flipped = int((left > right).sum())
+    assert 10 < flipped < 54  # about half are mirrored
+    # Random-resized crops: the bright share of the crop varies from draw to draw.
+    assert len({round(float(x), 2) for x in images.mean(axis=(1, 2))}) > 20
