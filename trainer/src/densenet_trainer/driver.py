@@ -10,7 +10,7 @@ import tensorflow as tf
 from . import compat, devices, env, logs
 from .config import TrainerConfig
 from .errors import ExitCode, UserError
-from .evaluation import evaluate_saved_model, evaluate_task, is_saved_model, load_for_eval
+from .evaluation import evaluate_saved_model, evaluate_task, is_saved_model, load_weights
 from .metrics import TrainerMetrics
 from .schedules import make_schedule
 from .task import ClassificationTask
@@ -47,7 +47,7 @@ def _evaluate(
         result = evaluate_saved_model(source, config)
     else:
         task = ClassificationTask(config, device, make_schedule(config.optim, 1, 1))
-        loaded = load_for_eval(task, source, flag)
+        loaded = load_weights(task, source, flag, with_step=True)
         log(f"evaluating {loaded}")
         result = evaluate_task(task, config, device)
     metrics.set_eval(result.top1, result.top5)

@@ -71,8 +71,10 @@ def evaluate_saved_model(path: str, config: TrainerConfig) -> EvalResult:
         return _result(loop(dataset))
 
 
-def load_for_eval(task: ClassificationTask, source: str, flag: str) -> str:
-    """Load weights from a checkpoint (directory or prefix) or a Keras weights file."""
+def load_weights(task: ClassificationTask, source: str, flag: str, with_step: bool) -> str:
+    """Load the model's weights from a checkpoint (directory or prefix) or a Keras weights
+    file; ``with_step`` also restores the global step (evaluation reports it; a warm start
+    begins at step 0)."""
     if source.endswith((".h5", ".hdf5", ".keras")):
         if not tf.io.gfile.exists(source):
             raise UserError(f"--{flag} {source}: no such file")
@@ -80,7 +82,8 @@ def load_for_eval(task: ClassificationTask, source: str, flag: str) -> str:
         return source
     prefix = resolve_checkpoint(source, flag)
     try:
-        status = tf.train.Checkpoint(model=task.model, global_step=task.global_step).read(prefix)
+        parts = {"global_step": task.global_step} if with_step else {}
+        status = tf.train.Checkpoint(model=task.model, **parts).read(prefix)
         status.expect_partial()  # the optimizer's slots are not needed
         status.assert_existing_objects_matched()  # but every model weight is
     except (AssertionError, ValueError, tf.errors.OpError) as exc:

@@ -16,7 +16,7 @@ from .checkpoints import Checkpointer
 from .config import TrainerConfig
 from .devices.base import DeviceContext
 from .errors import ExitCode, UserError
-from .evaluation import evaluate_task, load_for_eval
+from .evaluation import evaluate_task, load_weights
 from .export import export
 from .inputs import distributed_dataset, steps_per_epoch
 from .metrics import TrainerMetrics
@@ -83,7 +83,9 @@ class Trainer:
             self.log(f"resumed from {latest} at step {step}")
             self.checkpointer.last_saved_step = step
         elif self.config.run.pretrained:
-            source = load_for_eval(self.task, self.config.run.pretrained, "pretrained")
+            source = load_weights(
+                self.task, self.config.run.pretrained, "pretrained", with_step=False
+            )
             self.log(f"warm start from {source}")
         if self.device.broadcast_variables is not None:
             self.device.broadcast_variables(self.task.model.variables)
