@@ -46,9 +46,11 @@ cluster-down: venv
 cluster-status: venv
 	$(VENV)/bin/devcluster status
 
+DEMO_DIR ?= /tmp/densenet-demo
 demo: venv
+	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/densenet-train --synthetic --image_size 32 --num_classes 10 --batch_size 8 \
-	  --max_train_steps 20 --display_every 5 --log_dir /tmp/densenet-demo --metrics_port 0
+	  --max_train_steps 20 --display_every 5 --log_dir $(DEMO_DIR) --metrics_port 0
 
 clean:
 	rm -rf $(VENV) .venv-keras2
