@@ -153,9 +153,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="folder with train/ and val/")
     parser.add_argument("--output_dir", required=True, help="where the shards go")
-    parser.add_argument("--train_shards", type=int, default=1024)
-    parser.add_argument("--validation_shards", type=int, default=128)
-    parser.add_argument("--num_threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--train_shards", type=int, default=1024, help="(ImageNet's usual)")
+    parser.add_argument("--validation_shards", type=int, default=128, help="(ImageNet's usual)")
+    parser.add_argument(
+        "--num_threads", type=int, default=os.cpu_count() or 1, help="shards written at once"
+    )
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed for shard contents")
     return parser.parse_args(argv)
 
