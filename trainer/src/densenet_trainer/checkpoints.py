@@ -32,7 +32,14 @@ class Checkpointer:
         """Restore the newest checkpoint in --log_dir (all workers read the chief's)."""
         latest = tf.train.latest_checkpoint(self._log_dir)
         if latest:
-            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            try:
+                self._checkpoint.restore(latest).assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.OpError) as exc:
+                raise UserError(
+                    f"--log_dir {self._log_dir}: {latest} does not fit this model "
+                    f"({str(exc).splitlines()[0].split('. ')[0]}); resume with the flags that "
+                    "wrote it or use a new --log_dir"
+                ) from exc
         return latest
 
     def save(self, step: int) -> str | None:
