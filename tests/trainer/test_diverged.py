@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from trainer_cli import SMALL, error_lines, run
 
 from densenet_trainer.errors import ExitCode
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_inside_the_host_loop(tmp_path: Path) -> None:
     # lr 1e30 blows the weights up within a step or two; 50 steps per host call and no log
     # line before step 1000 show that the loop itself stops, not the host between loops.

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from trainer_cli import SMALL, run
 
 
+@pytest.mark.slow
 def test_export_then_only_eval(tmp_path: Path) -> None:
     log_dir = tmp_path / "run"
     train = run(

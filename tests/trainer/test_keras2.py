@@ -21,6 +21,7 @@ def keras2_python() -> str:
     return str(KERAS2_PYTHON)
 
 
+@pytest.mark.slow
 def test_train_checkpoint_evaluate_under_keras2(keras2_python: str, tmp_path: Path) -> None:
     log_dir = tmp_path / "run"
     train = run(

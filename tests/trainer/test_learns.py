@@ -13,6 +13,7 @@ STEPS = 100
 THRESHOLD = 0.4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["digits_tfrecord_dataset", "digits_folder_dataset"])
 def test_validation_top1_far_above_chance(
     layout: str, request: pytest.FixtureRequest, tmp_path: Path

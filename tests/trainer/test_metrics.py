@@ -30,6 +30,7 @@ def _scrape(port: int) -> str:
         return response.read().decode()
 
 
+@pytest.mark.slow
 def test_scrape_during_training(tmp_path: Path) -> None:
     promtool = _promtool()
     port = free_port()

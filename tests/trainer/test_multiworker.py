@@ -6,11 +6,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from trainer_cli import SMALL, free_port, start
 
 DIGEST_RE = re.compile(r"^weights sha256: ([0-9a-f]{64}) step: (\d+)$", re.M)
 
 
+@pytest.mark.slow
 def test_two_workers_end_with_identical_weights(tmp_path: Path) -> None:
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     procs, outputs = [], []

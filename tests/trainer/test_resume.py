@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from trainer_cli import SMALL, STEP_RE, run, start, wait_for_step
 
 from densenet_trainer.errors import ExitCode
@@ -40,6 +41,7 @@ def _steps(stdout: str) -> list[int]:
     return [int(s) for s in STEP_RE.findall(stdout)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_restart_loses_at_most_one_checkpoint_interval(tmp_path: Path) -> None:
     interval = 3
     out = tmp_path / "first.log"
@@ -63,6 +65,7 @@ def test_sigkill_then_restart_loses_at_most_one_checkpoint_interval(tmp_path: Pa
     assert steps[0] == resumed + 1 and steps[-1] == killed_after + 2
 
 
+@pytest.mark.slow
 def test_sigterm_exits_75_and_restart_resumes_at_the_same_step(tmp_path: Path) -> None:
     out = tmp_path / "first.log"
     # Checkpoint interval far away: only the SIGTERM handler writes one.
