@@ -89,3 +89,26 @@ def test_sigterm_exits_75_and_restart_resumes_at_the_same_step(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert _resumed_at(result.stdout) == stopped
     assert _steps(result.stdout) == [stopped + 1, stopped + 2]
+
+
+def _catches_sigterm(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+def test_sigterm_during_startup_still_says_preempted(tmp_path: Path) -> None:
+    out = tmp_path / "first.log"
+    proc = start(*_args(tmp_path / "run", 200), output=out)
+    try:
+        deadline = time.monotonic() + 60
+        while not _catches_sigterm(proc.pid):  # the handler is in place right after parsing
+            assert time.monotonic() < deadline and proc.poll() is None, out.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == ExitCode.PREEMPTED, out.read_text()
+    assert "preempted (SIGTERM) before training started" in out.read_text()

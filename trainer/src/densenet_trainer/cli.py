@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from .errors import ExitCode, UserError
+from .preemption import PreemptedBeforeTrainingError, install_early_handler
 
 PROG = "densenet-train"
 
@@ -29,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = flags.parse(argv)
     except UserError as error:
         return _fail(error)
+    install_early_handler()
     # Before TensorFlow loads: its C++ start-up chatter would bury our log lines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # tf.data warns about graph-mode options on every distributed evaluation.
@@ -39,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(run(config))
     except UserError as error:
         return _fail(error)
+    except PreemptedBeforeTrainingError:
+        print(f"{PROG}: preempted (SIGTERM) before training started", file=sys.stderr)
+        return int(ExitCode.PREEMPTED)
     except KeyboardInterrupt:
         return 130
     except Exception:  # unexpected: keep the traceback for the bug report

@@ -13,6 +13,22 @@ import threading
 from typing import Any
 
 
+class PreemptedBeforeTrainingError(Exception):
+    """SIGTERM before the training loop started: nothing to save, exit "resume me"."""
+
+
+def _raise_preempted(signum: int, frame: Any) -> None:
+    del signum, frame
+    raise PreemptedBeforeTrainingError
+
+
+def install_early_handler() -> None:
+    """Until :class:`PreemptionWatcher` takes over (start-up takes tens of seconds: importing
+    TensorFlow, building and tracing the model), SIGTERM ends the process with the same
+    "preempted" exit code instead of Python's default death by signal."""
+    signal.signal(signal.SIGTERM, _raise_preempted)
+
+
 class PreemptionWatcher:
     def __init__(self, flag: Any) -> None:
         self._flag = flag
