@@ -37,7 +37,7 @@ build_kubernetes() {
     for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sfn "$(cached "$c" "$v")" "$bin_dir/$c"; done
     return
   fi
-  log "building ${needed[*]} $v (cold: ~20 min on 2 cores)"
+  log "building ${needed[*]} $v (cold: ~10 min on 2 cores)"
   local mod="$src_root/kubernetes-$v"
   mkdir -p "$mod"
   local minor=${v#v1.}; minor=${minor%%.*}
