@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from devcluster import config
 from devcluster.nodes import FAKE_TOLERATION
 from tests.polling import eventually
+from tests.rbac import grant_pod_reader
 
 pytestmark = pytest.mark.cluster
 
@@ -182,27 +183,7 @@ def test_namespaced_role_allows_its_namespace_and_denies_others(
     other = f"{namespace[:50]}-other"
     core_v1.create_namespace({"metadata": {"name": other}})
     try:
-        core_v1.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
-        rbac = kube_client.RbacAuthorizationV1Api(api_client)
-        rbac.create_namespaced_role(
-            namespace,
-            {
-                "metadata": {"name": "pod-reader"},
-                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "get"]}],
-            },
-        )
-        rbac.create_namespaced_role_binding(
-            namespace,
-            {
-                "metadata": {"name": "pod-reader"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": "pod-reader",
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
-            },
-        )
+        grant_pod_reader(api_client, namespace, "reader")
         token = core_v1.create_namespaced_service_account_token(
             "reader", namespace, {"spec": {"expirationSeconds": 600}}
         ).status.token

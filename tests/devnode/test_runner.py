@@ -32,6 +32,7 @@ from tests.devnode.support import (
     wait_phase,
 )
 from tests.polling import eventually
+from tests.rbac import grant_pod_reader
 
 pytestmark = pytest.mark.cluster
 
@@ -195,27 +196,7 @@ def test_pod_uses_its_service_account_through_in_cluster_config(
     cluster, namespace, core_v1, api_client
 ):
     state = cluster.paths.root / runner_node(cluster)
-    rbac = kube_client.RbacAuthorizationV1Api(api_client)
-    core_v1.create_namespaced_service_account(namespace, {"metadata": {"name": "lister"}})
-    rbac.create_namespaced_role(
-        namespace,
-        {
-            "metadata": {"name": "pod-reader"},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "lister-reads-pods"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "Role",
-                "name": "pod-reader",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "lister", "namespace": namespace}],
-        },
-    )
+    grant_pod_reader(api_client, namespace, "lister")
     # The operator image maps to the project's .venv, which has the kubernetes client.
     pod = python_pod(
         "lister", IN_CLUSTER, image="densenet-operator:dev", serviceAccountName="lister"
