@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
+from records import write_records
 
 from densenet_trainer.data import create_dataset, detect_format, translate_data_errors
 from densenet_trainer.errors import DataError, ExitCode, UserError
@@ -34,20 +35,6 @@ def data_error(data_dir: str, **kwargs) -> DataError:
 
 def jpeg(value: int = 100) -> bytes:
     return tf.io.encode_jpeg(tf.fill([24, 24, 3], tf.constant(value, tf.uint8))).numpy()
-
-
-def write_records(path, records: list[tuple[bytes, int, str]]) -> None:
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for image, label, filename in records:
-            feature = {
-                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                "image/filename": tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[filename.encode()])
-                ),
-            }
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writer.write(example.SerializeToString())
 
 
 def test_missing_data_dir(tmp_path):

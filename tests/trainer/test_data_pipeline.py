@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from records import write_records
 
 from densenet_trainer.data import (
     MEAN_RGB,
@@ -159,17 +160,7 @@ def write_record(
     path, *, image: bytes, label: int, filename: str = "x.jpg", copies: int = 1
 ) -> None:
     """One Example in the standard schema, written by hand (not by densenet-prepare)."""
-    feature = {
-        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        "image/filename": tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[filename.encode()])
-        ),
-    }
-    example = tf.train.Example(features=tf.train.Features(feature=feature))
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for _ in range(copies):
-            writer.write(example.SerializeToString())
+    write_records(path, [(image, label, filename)] * copies)
 
 
 @pytest.mark.parametrize(("stored", "expected"), [(1, 0), (3, 2)])
