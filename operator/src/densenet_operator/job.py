@@ -1,0 +1,87 @@
+"""A defaulted DenseNetTrainingJob as the renderers see it: names, labels and the numbers every
+accelerator kind derives from the spec. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Labels on every child object; the operator selects pods by them.
+LABEL_JOB = "densenet.dev/job-name"
+LABEL_INDEX = "densenet.dev/replica-index"
+LABEL_ATTEMPT = "densenet.dev/attempt"
+LABEL_ACCELERATOR = "densenet.dev/accelerator"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+TRAINER_APP = "densenet-trainer"
+MANAGER = "densenet-operator"
+
+# Annotation set on a pod that runs privileged (Gaudi hostDevices); the operator posts an Event.
+ANNOTATION_PRIVILEGED = "densenet.dev/privileged"
+
+CONTAINER = "trainer"
+METRICS_PORT_NAME = "metrics"
+# Kubeflow TFJob's port for the TensorFlow gRPC server of one worker process.
+TF_PORT = 2222
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job after the CRD's defaults were applied (schema.apply or the API server)."""
+
+    name: str
+    namespace: str
+    spec: dict[str, Any]
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any], namespace: str | None = None) -> Job:
+        meta = obj["metadata"]
+        return cls(meta["name"], meta.get("namespace") or namespace or "default", obj["spec"])
+
+    @property
+    def accelerator(self) -> str:
+        return self.spec["accelerator"]["type"]
+
+    @property
+    def per_pod(self) -> int:
+        return int(self.spec["accelerator"]["perPod"])
+
+    @property
+    def replicas(self) -> int:
+        return int(self.spec["replicas"])
+
+    @property
+    def service_name(self) -> str:
+        return self.name
+
+    def pod_name(self, index: int) -> str:
+        return f"{self.name}-worker-{index}"
+
+    def pod_host(self, index: int) -> str:
+        """Stable DNS name of pod ``index`` through the headless Service."""
+        return f"{self.pod_name(index)}.{self.service_name}.{self.namespace}.svc"
+
+    @property
+    def rank_table_configmap(self) -> str:
+        return f"rings-config-{self.name}"
+
+    def selector_labels(self) -> dict[str, str]:
+        return {LABEL_JOB: self.name}
+
+    def labels(self, index: int | None = None, attempt: int | None = None) -> dict[str, str]:
+        labels = {
+            LABEL_NAME: TRAINER_APP,
+            LABEL_MANAGED_BY: MANAGER,
+            LABEL_JOB: self.name,
+            LABEL_ACCELERATOR: self.accelerator,
+        }
+        if index is not None:
+            labels[LABEL_INDEX] = str(index)
+        if attempt is not None:
+            labels[LABEL_ATTEMPT] = str(attempt)
+        return labels
+
+    @property
+    def metrics_port(self) -> int | None:
+        metrics = self.spec["metrics"]
+        return int(metrics["port"]) if metrics["enabled"] else None

@@ -1,0 +1,264 @@
+"""Job spec in, manifests out: every child object of a DenseNetTrainingJob. No I/O, no API.
+
+The child objects' YAML lives in Jinja2 templates (``templates/``); the computed parts (rank
+tables, TF_CONFIG, resources, the command line) are built here and by the accelerator modules,
+and every value reaches the YAML through ``tojson``, so no user text can become YAML syntax.
+The operator and ``densenet-operator render`` call the same :func:`render`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+import yaml
+
+from ..job import CONTAINER, METRICS_PORT_NAME, Job
+from .accelerators import REGISTRY, Accelerator, PodParts
+from .accelerators.base import ENV_JOB_NAME, ENV_JOB_NAMESPACE, ENV_RANK, env_var
+from .trainer_args import command
+
+VOLCANO = "volcano"
+VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
+KUEUE_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class RenderError(ValueError):
+    """The renderer produced something invalid: a bug, never a user error."""
+
+
+@dataclass
+class Manifests:
+    """Every child object of one attempt of a job, in creation order by kind."""
+
+    config_maps: list[dict[str, Any]] = field(default_factory=list)
+    pod_groups: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
+
+    def objects(self) -> list[dict[str, Any]]:
+        return [*self.config_maps, *self.pod_groups, *self.services, *self.pods]
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("densenet_operator.render", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # YAML, not HTML; every value is emitted through tojson
+        keep_trailing_newline=True,
+    )
+
+
+def _render(template_: str, kind_: str, name_: str, **context: Any) -> dict[str, Any]:
+    """Render one template and check that it parsed into the object it should be."""
+    text = _templates().get_template(template_).render(**context)
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RenderError(f"{template_} rendered invalid YAML: {exc}") from exc
+    if not isinstance(obj, dict) or obj.get("kind") != kind_ or obj["metadata"]["name"] != name_:
+        raise RenderError(f"{template_} did not render the {kind_} {name_!r}")
+    return obj
+
+
+def accelerator_of(job: Job) -> Accelerator:
+    return REGISTRY[job.accelerator]
+
+
+def _resources(job: Job, parts: PodParts) -> dict[str, dict[str, Any]]:
+    """The template's resources with the accelerator's on top (extended resources and
+    hugepages must have requests equal to limits)."""
+    user = job.spec["template"]["resources"]
+    requests = {**user.get("requests", {}), **parts.resources}
+    limits = {**user.get("limits", {}), **parts.resources}
+    return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+
+
+def _ports(job: Job, processes: int) -> list[dict[str, Any]]:
+    base = job.metrics_port
+    if base is None:
+        return []
+    names = [METRICS_PORT_NAME] + [f"{METRICS_PORT_NAME}-{j}" for j in range(1, processes)]
+    return [
+        {"name": name, "containerPort": base + j, "protocol": "TCP"} for j, name in enumerate(names)
+    ]
+
+
+def _volumes(job: Job, parts: PodParts) -> tuple[list[dict], list[dict]]:
+    spec = job.spec
+    volumes: list[dict] = []
+    mounts: list[dict] = []
+    dataset = spec["dataset"]
+    if "volume" in dataset:
+        volumes.append({"name": "dataset", **dataset["volume"]})
+        mounts.append({"name": "dataset", "mountPath": dataset["path"], "readOnly": True})
+    checkpoint = spec["checkpoint"]
+    volumes.append({"name": "checkpoints", **checkpoint.get("volume", {"emptyDir": {}})})
+    mounts.append({"name": "checkpoints", "mountPath": checkpoint["path"]})
+    template = spec["template"]
+    return (
+        [*volumes, *parts.volumes, *template["volumes"]],
+        [*mounts, *parts.volume_mounts, *template["volumeMounts"]],
+    )
+
+
+def _scheduling(job: Job) -> tuple[dict[str, str], dict[str, str], str]:
+    """Gang scheduling's labels, annotations and scheduler name."""
+    scheduling = job.spec["scheduling"]
+    gang = scheduling["gang"]
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    scheduler = scheduling["schedulerName"]
+    if gang["enabled"] and gang["provider"] == VOLCANO:
+        annotations[VOLCANO_GROUP_ANNOTATION] = job.name
+        scheduler = scheduler or VOLCANO
+    elif gang["enabled"]:
+        labels[KUEUE_QUEUE_LABEL] = gang["queue"]
+        labels[KUEUE_GROUP_LABEL] = job.name
+        annotations[KUEUE_COUNT_ANNOTATION] = str(job.replicas)
+    return labels, annotations, scheduler
+
+
+def _container_security(parts: PodParts) -> dict[str, Any]:
+    if parts.privileged:
+        return {"privileged": True, "capabilities": {"add": parts.add_capabilities}}
+    capabilities: dict[str, list[str]] = {"drop": ["ALL"]}
+    if parts.add_capabilities:
+        capabilities["add"] = parts.add_capabilities
+    return {"allowPrivilegeEscalation": False, "capabilities": capabilities}
+
+
+def render_pod(job: Job, index: int, image: str, attempt: int = 0) -> dict[str, Any]:
+    accelerator = accelerator_of(job)
+    processes = accelerator.processes_per_pod(job)
+    parts = accelerator.pod_parts(job, index)
+    spec = job.spec
+    template = spec["template"]
+    scheduling = spec["scheduling"]
+    gang_labels, gang_annotations, scheduler = _scheduling(job)
+    volumes, mounts = _volumes(job, parts)
+    env = [
+        env_var(ENV_JOB_NAME, job.name),
+        env_var(ENV_JOB_NAMESPACE, job.namespace),
+        env_var(ENV_RANK, index * processes),
+        *parts.env,
+        *template["env"],
+    ]
+    name = job.pod_name(index)
+    return _render(
+        "pod.yaml.j2",
+        "Pod",
+        name,
+        pod_name=name,
+        namespace=job.namespace,
+        service_name=job.service_name,
+        labels={**template["metadata"]["labels"], **gang_labels, **job.labels(index, attempt)},
+        annotations={
+            **template["metadata"]["annotations"],
+            **gang_annotations,
+            **parts.annotations,
+        },
+        automount_token=template["automountServiceAccountToken"],
+        service_account=template["serviceAccountName"],
+        scheduler_name=scheduler,
+        priority_class=scheduling["priorityClassName"],
+        node_name=parts.node_name,
+        node_selector=scheduling["nodeSelector"],
+        tolerations=scheduling["tolerations"],
+        affinity=scheduling["affinity"],
+        host_ipc=parts.host_ipc,
+        container=CONTAINER,
+        image=spec["image"] or image,
+        command=command(job, accelerator.trainer_device, processes, accelerator.launcher),
+        env=env,
+        ports=_ports(job, processes),
+        resources=_resources(job, parts),
+        volume_mounts=mounts,
+        container_security=_container_security(parts),
+        volumes=volumes,
+    )
+
+
+def render_service(job: Job) -> dict[str, Any]:
+    port = job.metrics_port
+    ports = [{"name": METRICS_PORT_NAME, "port": port, "targetPort": port}] if port else []
+    return _render(
+        "service.yaml.j2",
+        "Service",
+        job.service_name,
+        service_name=job.service_name,
+        namespace=job.namespace,
+        labels=job.labels(),
+        selector=job.selector_labels(),
+        ports=ports,
+    )
+
+
+def render_config_maps(job: Job) -> list[dict[str, Any]]:
+    return [
+        _render(
+            "configmap.yaml.j2",
+            "ConfigMap",
+            cm.name,
+            name=cm.name,
+            namespace=job.namespace,
+            labels=job.labels(),
+            data=cm.data,
+        )
+        for cm in accelerator_of(job).config_maps(job)
+    ]
+
+
+def render_pod_groups(job: Job) -> list[dict[str, Any]]:
+    gang = job.spec["scheduling"]["gang"]
+    if not (gang["enabled"] and gang["provider"] == VOLCANO):
+        return []
+    return [
+        _render(
+            "podgroup.yaml.j2",
+            "PodGroup",
+            job.name,
+            name=job.name,
+            namespace=job.namespace,
+            labels=job.labels(),
+            min_member=job.replicas,
+            queue=gang["queue"],
+        )
+    ]
+
+
+def _check(manifests: Manifests, job: Job) -> None:
+    """The output's invariants: valid DNS-label names, one pod per replica, distinct names."""
+    names = set()
+    for obj in manifests.objects():
+        key = (obj["kind"], obj["metadata"]["name"])
+        if key in names:
+            raise RenderError(f"{key[0]} {key[1]!r} rendered twice")
+        names.add(key)
+        if obj["metadata"]["namespace"] != job.namespace:
+            raise RenderError(f"{key[0]} {key[1]!r} is not in namespace {job.namespace}")
+    for pod in manifests.pods:
+        name = pod["metadata"]["name"]
+        if len(name) > 63 or not DNS_LABEL.match(name):
+            raise RenderError(f"pod name {name!r} is not a DNS label")
+    if len(manifests.pods) != job.replicas:
+        raise RenderError(f"rendered {len(manifests.pods)} pods for {job.replicas} replicas")
+
+
+def render(job: Job, image: str, attempt: int = 0) -> Manifests:
+    """Every child object of attempt ``attempt`` of ``job`` (a defaulted spec)."""
+    manifests = Manifests(
+        config_maps=render_config_maps(job),
+        pod_groups=render_pod_groups(job),
+        services=[render_service(job)],
+        pods=[render_pod(job, i, image, attempt) for i in range(job.replicas)],
+    )
+    _check(manifests, job)
+    return manifests

@@ -1,0 +1,54 @@
+"""Fluent builder for test jobs (after Kubeflow Trainer's testing wrappers): start from the
+smallest valid job and set fields by dotted path."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from densenet_operator import schema
+from densenet_operator.job import Job
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+IMAGE = "registry.test/densenet-trainer:1"
+
+
+class JobBuilder:
+    def __init__(self, name: str = "dn", namespace: str | None = None) -> None:
+        self.obj: dict[str, Any] = {
+            "apiVersion": schema.API_VERSION,
+            "kind": schema.KIND,
+            "metadata": {"name": name},
+            "spec": {"dataset": {"format": "synthetic"}},
+        }
+        if namespace:
+            self.obj["metadata"]["namespace"] = namespace
+
+    def set(self, path: str, value: Any) -> JobBuilder:
+        """Set ``spec.training.lr``-style paths, creating mappings on the way."""
+        *parents, last = path.split(".")
+        node = self.obj
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+        return self
+
+    def accelerator(self, kind: str, per_pod: int = 1) -> JobBuilder:
+        return self.set("spec.accelerator", {"type": kind, "perPod": per_pod})
+
+    def replicas(self, count: int) -> JobBuilder:
+        return self.set("spec.replicas", count)
+
+    def build(self) -> dict[str, Any]:
+        return copy.deepcopy(self.obj)
+
+    def defaulted(self) -> Job:
+        return Job.from_object(schema.apply(self.build()), "ns1")
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
