@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-STEP_RE = re.compile(r"^step: (\d+) ", re.M)
+STEP_RE = re.compile(r"^step:\s*(\d+)\s", re.M)
 # A small, fast configuration: DenseNet-121 at 32x32 is still 7M parameters on 2 cores.
 SMALL = ["--image_size", "32", "--num_classes", "10", "--batch_size", "4", "--metrics_port", "0"]
 

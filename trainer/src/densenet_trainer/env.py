@@ -17,6 +17,8 @@ from .errors import UserError
 JOB_NAME = "DENSENET_JOB_NAME"
 JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
 RANK = "DENSENET_RANK"  # global rank of this process (0 = chief)
+# Set by densenet-launch on each child: its index among the processes of its pod.
+LOCAL_RANK = "DENSENET_LOCAL_RANK"
 
 # TensorFlow multi-worker (CPU/GPU/Gaudi): {"cluster": {"worker": [...]}, "task": {...}}.
 TF_CONFIG = "TF_CONFIG"
@@ -27,9 +29,14 @@ RANK_ID = "RANK_ID"
 RANK_SIZE = "RANK_SIZE"
 DEVICE_ID = "DEVICE_ID"
 ASCEND_DEVICE_ID = "ASCEND_DEVICE_ID"
+# Physical NPU ids the Ascend device plugin/runtime gave the container, comma-separated.
+ASCEND_VISIBLE_DEVICES = "ASCEND_VISIBLE_DEVICES"
 
-# Habana's device plugin.
+# Habana's device plugin: card indices, and module ids when it allocated a subset.
 HABANA_VISIBLE_DEVICES = "HABANA_VISIBLE_DEVICES"
+HABANA_VISIBLE_MODULES = "HABANA_VISIBLE_MODULES"
+# Habana's TensorFlow bridge: the module id of the one card this process acquires.
+HLS_MODULE_ID = "HLS_MODULE_ID"
 
 
 def tf_config(environ: Mapping[str, str] | None = None) -> dict | None:
