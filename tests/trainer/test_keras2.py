@@ -42,8 +42,8 @@ def test_train_checkpoint_evaluate_under_keras2(keras2_python: str, tmp_path: Pa
     )
     assert train.returncode == 0, train.stdout + train.stderr
     assert re.search(
-        r"^step: 4 epoch: \S+ FPS: \S+ loss: \S+ reg_loss: \S+ total_loss: \S+ "
-        r"lr: \S+$",
+        r"^step:     4  epoch: +\S+  FPS: +\S+  loss:\S+  reg_loss:\S+  total_loss:\S+  "
+        r"lr:\S+$",
         train.stdout,
         re.M,
     ), train.stdout

@@ -10,9 +10,12 @@ from typing import TextIO
 def train_line(
     *, step: int, epoch: float, fps: float, loss: float, reg: float, total: float, lr: float
 ) -> str:
+    """Seed 000's line, byte for byte: right-aligned step, epoch and FPS, two spaces between
+    fields, no space after the loss fields' colons, 7 decimals on reg_loss, fixed-point lr:
+    ``step:   500  epoch:  3.0  FPS:  148.4  loss:0.106533  reg_loss:0.3788784  ...``."""
     return (
-        f"step: {step} epoch: {epoch:.2f} FPS: {fps:.1f} loss: {loss:.6f} "
-        f"reg_loss: {reg:.6f} total_loss: {total:.6f} lr: {lr:.6g}"
+        f"step:{step:6d}  epoch:{epoch:5.1f}  FPS:{fps:7.1f}  loss:{loss:.6f}  "
+        f"reg_loss:{reg:.7f}  total_loss:{total:.6f}  lr:{lr:.5f}"
     )
 
 
