@@ -54,3 +54,14 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .venv-keras2
+
+.PHONY: dashboards chart
+
+# Grafana dashboards from code (deploy/densenet_dashboards) into the chart; never edit that JSON.
+dashboards: venv
+	PYTHONPATH=deploy $(VENV)/bin/python -m densenet_dashboards
+
+# Every generated chart file: the dashboards, values.schema.json (from values.yaml's comments)
+# and the chart's copy of crds/. tests/deploy fails when any of them is stale.
+chart: dashboards
+	PYTHONPATH=deploy $(VENV)/bin/python -m densenet_chart

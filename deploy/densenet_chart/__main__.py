@@ -1,0 +1,5 @@
+import sys
+
+from densenet_chart.generate import main
+
+sys.exit(main())

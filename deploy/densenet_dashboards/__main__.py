@@ -1,0 +1,5 @@
+import sys
+
+from densenet_dashboards.generate import main
+
+sys.exit(main())
