@@ -288,3 +288,40 @@ def test_training_augments_with_random_crops_and_flips(tmp_path):
     assert 10 < flipped < 54  # about half are mirrored
     # Random-resized crops: the bright share of the crop varies from draw to draw.
     assert len({round(float(x), 2) for x in images.mean(axis=(1, 2))}) > 20
+
+
+@pytest.mark.parametrize(("hflip", "flipped"), [(0.0, 0), (1.0, 64)])
+def test_augmentation_can_be_turned_down(tmp_path, hflip, flipped):
+    """--crop_scale 1 1 keeps the whole image and --hflip sets the flip probability: the 64
+    copies of the half-dark image of the test above all come out the same."""
+    image = np.zeros([40, 60, 3], np.uint8)
+    image[:, 30:] = 255
+    png = tf.io.encode_png(image).numpy()
+    write_record(tmp_path / "train-00000-of-00001", image=png, label=1, copies=64)
+    [(images, _)] = batches(
+        data_dir=str(tmp_path),
+        split="train",
+        batch_size=64,
+        image_size=16,
+        num_classes=1,
+        training=True,
+        repeat=False,
+        seed=5,
+        crop_scale=(1.0, 1.0),
+        hflip=hflip,
+    )
+    images = images.mean(axis=3)
+    left, right = images[:, :, :8].mean(axis=(1, 2)), images[:, :, 8:].mean(axis=(1, 2))
+    assert int((left > right).sum()) == flipped
+    assert np.ptp(images, axis=0).max() == 0  # no random crop: every copy is identical
+
+
+def test_crop_scale_bounds_the_crop_area():
+    """Windows drawn with crop_scale (0.5, 0.6) cover 50-60 % of the image (pixel rounding
+    aside); ImageNet's default reaches down to 8 %."""
+    from densenet_trainer.data.preprocess import random_crop_window
+
+    shape = tf.constant([100, 100])
+    windows = [random_crop_window(shape, tf.constant([i, 7]), (0.5, 0.6)) for i in range(40)]
+    areas = [float(w[2] * w[3]) / 10_000 for w in windows]
+    assert min(areas) >= 0.48 and max(areas) <= 0.62, areas

@@ -136,3 +136,43 @@ def test_help_lists_flags_and_exit_codes() -> None:
     assert result.returncode == 0
     for name in ("--data_dir", "--dataset_dir", "--iterations_per_loop", "--device", "75"):
         assert name in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+        (["--max_epochs", "nan"], "argument --max_epochs: expected a finite number, got 'nan'"),
+        (["--weight_decay", "inf"], "argument --weight_decay: expected a finite number"),
+        (["--max_epochs", "0"], "argument --max_epochs: must be > 0, got 0.0"),
+        (["--epochs_between_evals", "0"], "argument --epochs_between_evals: must be > 0"),
+        (["--batch_size", "abc"], "argument --batch_size: expected an integer, got 'abc'"),
+        (["--learning_rate", "0.1"], "unrecognized argument --learning_rate; did you mean --lr?"),
+        (["--batchsize", "8"], "unrecognized argument --batchsize; did you mean --batch_size?"),
+        (["--hflip", "1.5"], "argument --hflip: must be a probability in [0, 1], got 1.5"),
+        (["--crop_scale", "0", "1"], "argument --crop_scale: must be an area fraction in (0, 1]"),
+        (["--crop_scale", "0.9", "0.5"], "--crop_scale 0.9 0.5: MIN must not exceed MAX"),
+        (["--crop_scale", "0.5"], "argument --crop_scale: expected 2 arguments"),
+    ],
+)
+def test_bad_values_name_the_flag_and_the_fix(argv: list[str], message: str) -> None:
+    with pytest.raises(UserError) as info:
+        flags.parse(["--synthetic", *argv])
+    assert info.value.exit_code == ExitCode.USAGE
+    assert info.value.message.startswith(message), info.value.message
+
+
+def test_nan_epochs_is_one_line_not_a_traceback() -> None:
+    result = run("--synthetic", "--max_epochs", "nan", timeout=60)
+    assert result.returncode == ExitCode.USAGE
+    assert error_lines(result.stderr) == [
+        "densenet-train: error: argument --max_epochs: expected a finite number, got 'nan' "
+        "(see --help)"
+    ]
+
+
+def test_augmentation_flags_default_to_imagenet_and_take_timm_names() -> None:
+    c = flags.parse(["--synthetic"])
+    assert (c.data.crop_scale, c.data.hflip) == ((0.08, 1.0), 0.5)
+    c = flags.parse(["--synthetic", "--crop_scale", "0.5", "1", "--hflip", "0"])
+    assert (c.data.crop_scale, c.data.hflip) == ((0.5, 1.0), 0.0)

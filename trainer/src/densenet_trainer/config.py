@@ -26,6 +26,10 @@ BENCHMARK_STEPS = 100
 # ImageNet-1k train split size: the epoch length when the data cannot be counted (synthetic).
 IMAGENET_TRAIN_EXAMPLES = 1_281_167
 IMAGENET_VALIDATION_EXAMPLES = 50_000
+# Training augmentation (ImageNet's, as timm names them): random-resized-crop area range and
+# horizontal-flip probability. Digits, text or scans want less (--crop_scale, --hflip).
+DEFAULT_CROP_SCALE = (0.08, 1.0)
+DEFAULT_HFLIP = 0.5
 
 
 @dataclasses.dataclass
@@ -36,6 +40,8 @@ class DataConfig:
     num_classes: int = 1000
     batch_size: int = 128  # per replica (per NPU / GPU / card), as in seed 000
     seed: int = 0
+    crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE
+    hflip: float = DEFAULT_HFLIP
 
 
 @dataclasses.dataclass

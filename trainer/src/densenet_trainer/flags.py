@@ -7,6 +7,8 @@ raises :class:`UserError`, which the CLI prints as one line and turns into exit 
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -15,11 +17,50 @@ from .errors import UserError
 
 _TRUE = {"1", "true", "yes", "y", "on"}
 _FALSE = {"0", "false", "no", "n", "off"}
+# Names other trainers use for our flags: an unknown flag among them gets ours suggested.
+_OTHER_NAMES = {
+    "learning_rate": "lr",
+    "base_lr": "lr",
+    "num_epochs": "max_epochs",
+    "train_epochs": "max_epochs",
+    "train_steps": "max_train_steps",
+    "steps": "max_train_steps",
+    "max_steps": "max_train_steps",
+    "model_dir": "log_dir",
+    "output_dir": "log_dir",
+    "data": "data_dir",
+    "data_path": "data_dir",
+    "wd": "weight_decay",
+    "lr_schedule": "lr_sched",
+    "train_batch_size": "batch_size",
+    "bf16": "bfloat16",
+    "use_bf16": "bfloat16",
+    "warmup": "warmup_epochs",
+    "aspect": "crop_scale",
+    "scale": "crop_scale",
+}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{message} (see --help)")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        ns, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.error(self._unknown(unknown))
+        return ns
+
+    def _unknown(self, unknown: list[str]) -> str:
+        flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
+        if not flags:
+            return f"unexpected argument {unknown[0]!r}: every value follows its --flag"
+        name = flags[0]
+        known = [s for s in self._option_string_actions if s.startswith("--")]
+        guess = _OTHER_NAMES.get(name.lstrip("-"))
+        near = [f"--{guess}"] if guess else difflib.get_close_matches(name, known, 1, 0.75)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        return f"unrecognized argument {name}{hint}"
 
 
 def _bool(text: str) -> bool:
@@ -31,29 +72,67 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
 
 
+def _probability(text: str) -> float:
+    value = _float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {value}")
+    return value
+
+
+def _area_fraction(text: str) -> float:
+    value = _float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be an area fraction in (0, 1], got {value}")
+    return value
+
+
 def _port(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a TCP port 0..65535, got {value}")
     return value
@@ -105,7 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="mini-batch size per device "
         "(the global batch is this times the number of devices)" + _d("data.batch_size"),
     )
-    g.add_argument("--seed", type=int, help="base seed of the data order" + _d("data.seed"))
+    g.add_argument("--seed", type=_int, help="base seed of the data order" + _d("data.seed"))
+    g.add_argument(
+        "--crop_scale",
+        nargs=2,
+        type=_area_fraction,
+        metavar=("MIN", "MAX"),
+        help="training augmentation: the random-resized crop covers this fraction of the "
+        "image's area; 1 1 keeps the whole image" + _d("data.crop_scale"),
+    )
+    g.add_argument(
+        "--hflip",
+        type=_probability,
+        help="training augmentation: probability of a horizontal flip; 0 for digits or text"
+        + _d("data.hflip"),
+    )
 
     g = p.add_argument_group("model")
     g.add_argument(
@@ -184,9 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(synthetic data, prints images/sec)" + _d("run.mode"),
     )
     g.add_argument(
-        "--max_epochs", type=_non_negative_float, help="epochs to train" + _d("run.max_epochs")
+        "--max_epochs", type=_positive_float, help="epochs to train" + _d("run.max_epochs")
     )
-    g.add_argument("--epochs", type=_non_negative_float, help="seed 002's name for --max_epochs")
+    g.add_argument("--epochs", type=_positive_float, help="seed 002's name for --max_epochs")
     g.add_argument(
         "--max_train_steps",
         type=_positive_int,
@@ -222,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--do_checkpoint", **flag, help="write checkpoints" + _d("run.do_checkpoint"))
     g.add_argument(
         "--epochs_between_evals",
-        type=_non_negative_float,
+        type=_positive_float,
         help="evaluate every N epochs in train_and_evaluate" + _d("run.epochs_between_evals"),
     )
     g.add_argument(
@@ -340,6 +433,11 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
     if ns.metrics_address is not None and ns.metrics_port == 0:
         raise _conflict("metrics_address", "metrics_port", "port 0 turns the endpoint off")
 
+    crop_scale = tuple(pick(ns.crop_scale, "data.crop_scale"))
+    if crop_scale[0] > crop_scale[1]:
+        low, high = crop_scale
+        raise UserError(f"--crop_scale {low:g} {high:g}: MIN must not exceed MAX")
+
     image_size = pick(ns.image_size, "data.image_size")
     if image_size < 32:
         raise UserError(f"--image_size {image_size} is too small: DenseNet-121 needs >= 32")
@@ -352,6 +450,8 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
             num_classes=pick(ns.num_classes, "data.num_classes"),
             batch_size=pick(ns.batch_size, "data.batch_size"),
             seed=pick(ns.seed, "data.seed"),
+            crop_scale=crop_scale,
+            hflip=pick(ns.hflip, "data.hflip"),
         ),
         model=cfg.ModelConfig(
             dropout_rate=pick(ns.dropout_rate, "model.dropout_rate"),

@@ -49,6 +49,8 @@ def distributed_dataset(
             seed=seed,
             dtype=dtype,
             repeat=training,
+            crop_scale=d.crop_scale,
+            hflip=d.hflip,
         )
 
     return device.strategy.distribute_datasets_from_function(dataset_fn)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from densenet_trainer.config import DEFAULT_CROP_SCALE, DEFAULT_HFLIP
 from densenet_trainer.data import folder, pipeline, schema, tfrecord
 from densenet_trainer.data.checks import data_error_from, translate_data_errors
 from densenet_trainer.data.preprocess import MEAN_RGB, STDDEV_RGB, normalize
@@ -84,12 +85,16 @@ def create_dataset(
     seed: int | None = None,
     dtype: tf.DType = tf.float32,
     repeat: bool = True,
+    crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE,
+    hflip: float = DEFAULT_HFLIP,
 ) -> tf.data.Dataset:
     """The input pipeline of one worker (see the module docstring for what it yields).
 
     ``num_shards`` / ``shard_index``: ``InputContext.num_input_pipelines`` and
     ``input_pipeline_id``. ``seed``: training order and augmentation; pass a new one per
     epoch or restart. ``repeat``: repeat forever (training) or one pass (evaluation).
+    ``crop_scale`` (area fraction range of the random-resized crop) and ``hflip`` (flip
+    probability) shape the training augmentation only.
     Synthetic data ignores ``data_dir`` and sharding; one pass is one batch.
     Raises DataError (missing/empty data, too many classes) or UserError (bad arguments).
     """
@@ -130,4 +135,6 @@ def create_dataset(
         training=training,
         seed=seed,
         dtype=dtype,
+        crop_scale=crop_scale,
+        hflip=hflip,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from densenet_trainer.config import DEFAULT_CROP_SCALE, DEFAULT_HFLIP
 from densenet_trainer.data import preprocess, tfrecord
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -106,12 +107,17 @@ def images_and_labels(
     training: bool,
     seed: int | None,
     dtype: tf.DType,
+    crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE,
+    hflip: float = DEFAULT_HFLIP,
 ) -> tf.data.Dataset:
     """Decode, augment (training) or centre-crop (evaluation), batch, normalize, prefetch."""
     if training:
 
         def decode(image_bytes: tf.Tensor, label: tf.Tensor, source: tf.Tensor) -> tuple:
-            return preprocess.train_image(image_bytes, source, image_size, seed), label
+            image = preprocess.train_image(
+                image_bytes, source, image_size, seed, crop_scale=crop_scale, hflip=hflip
+            )
+            return image, label
 
     else:
 

@@ -4,9 +4,10 @@ Images leave the pipeline already normalized by :func:`normalize` (the "torch" m
 ``tf.keras.applications.densenet.preprocess_input``: scale to [0, 1], subtract the ImageNet
 mean, divide by the std), so the model must not normalize again.
 
-Training: random-resized crop (``sample_distorted_bounding_box``, area 8-100 %, aspect
-3/4-4/3) fused with JPEG decoding (``decode_and_crop_jpeg`` decodes only the window), resize
-to ``image_size``, random horizontal flip. PNG (folder layout) is decoded whole, then cropped.
+Training: random-resized crop (``sample_distorted_bounding_box``, area ``crop_scale``, by
+default 8-100 %, aspect 3/4-4/3) fused with JPEG decoding (``decode_and_crop_jpeg`` decodes only
+the window), resize to ``image_size``, horizontal flip with probability ``hflip`` (0.5).
+PNG (folder layout) is decoded whole, then cropped.
 Evaluation: central crop of 87.5 % of the shorter side, resized to ``image_size`` (the same
 geometry as resizing the shorter side to ``image_size / 0.875`` then cropping the centre, but
 it decodes and resizes fewer pixels).
@@ -18,12 +19,12 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from densenet_trainer.config import DEFAULT_CROP_SCALE, DEFAULT_HFLIP
 from densenet_trainer.data.checks import assert_with_source
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 EVAL_CROP_FRACTION = 0.875
-CROP_AREA_RANGE = (0.08, 1.0)
 CROP_ASPECT_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -62,8 +63,11 @@ def image_shape(image_bytes: tf.Tensor) -> tf.Tensor:
     return tf.maximum(shape, 1)
 
 
-def random_crop_window(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """[offset_y, offset_x, height, width] of a random-resized-crop window (stateless)."""
+def random_crop_window(
+    shape: tf.Tensor, seed: tf.Tensor, crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE
+) -> tf.Tensor:
+    """[offset_y, offset_x, height, width] of a random-resized-crop window (stateless) whose
+    area is a fraction in ``crop_scale`` of the image's."""
     whole = tf.constant([0.0, 0.0, 1.0, 1.0], dtype=tf.float32, shape=[1, 1, 4])
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.concat([shape, [3]], 0),
@@ -71,7 +75,7 @@ def random_crop_window(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         seed=seed,
         min_object_covered=0.1,
         aspect_ratio_range=CROP_ASPECT_RANGE,
-        area_range=CROP_AREA_RANGE,
+        area_range=crop_scale,
         max_attempts=10,
         use_image_if_no_bounding_boxes=True,
     )
@@ -141,17 +145,24 @@ def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
 
 
 def train_image(
-    image_bytes: tf.Tensor, source: tf.Tensor, image_size: int, seed: int | None
+    image_bytes: tf.Tensor,
+    source: tf.Tensor,
+    image_size: int,
+    seed: int | None,
+    *,
+    crop_scale: tuple[float, float] = DEFAULT_CROP_SCALE,
+    hflip: float = DEFAULT_HFLIP,
 ) -> tf.Tensor:
     """Random-resized crop + flip, float32 pixels in [0, 255], [image_size, image_size, 3]."""
     draws = tf.random.uniform([3], maxval=2**31 - 1, dtype=tf.int32, seed=seed)
     crop_seed = draws[:2]
 
     def decode(b: tf.Tensor) -> tf.Tensor:
-        return decode_window(b, random_crop_window(image_shape(b), crop_seed))
+        return decode_window(b, random_crop_window(image_shape(b), crop_seed, crop_scale))
 
     image = _resize(decode_checked(decode, image_bytes, source), image_size)
-    flip = tf.equal(draws[2] % 2, 1)
+    # draws[2] is uniform on [0, 2**31 - 1): below hflip * (2**31 - 1) with probability hflip.
+    flip = tf.cast(draws[2], tf.float64) < hflip * (2**31 - 1)
     return tf.cond(flip, lambda: tf.image.flip_left_right(image), lambda: image)
 
 
