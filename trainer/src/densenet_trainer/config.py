@@ -15,7 +15,10 @@ from typing import Any
 MODES = ("train", "evaluate", "train_and_evaluate", "benchmark")
 DEVICES = ("auto", "cpu", "gpu", "npu", "hpu")
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
-LR_SCHEDULES = ("cosine", "steps", "linear", "constant")
+LR_SCHEDULES = ("cosine", "steps", "exp", "linear", "constant")
+# How --weight_decay turns into a loss: tf.nn.l2_loss (wd * sum(w^2) / 2, seed 000) or
+# keras.regularizers.l2 (wd * sum(w^2), seed 002's Keras script).
+WEIGHT_DECAY_CONVENTIONS = ("l2_loss", "keras")
 PRECISIONS = ("fp32", "bf16", "fp16")
 INITIALIZERS = ("keras", "he_normal", "he_uniform")
 
@@ -59,6 +62,7 @@ class OptimConfig:
     lr_sched: str = "cosine"
     warmup_epochs: float = 5.0
     weight_decay: float = 1e-4
+    weight_decay_convention: str = "l2_loss"
     momentum: float = 0.9
     nesterov: bool = False
     label_smoothing: float = 0.1
@@ -105,12 +109,13 @@ class TrainerConfig:
 
 # Seed 002 (Gaudi, keras_imagenet): "--dropout_rate 0.0, --weight_decay 1e-4, --optimizer sgd,
 # --batch_size 64, --lr_sched steps, --initial_lr 5e-2, --final_lr 1e-5, --bfloat16 True,
-# --epochs 90". Its step schedule has no warmup.
+# --epochs 90". Its step schedule has no warmup; its weight decay is Keras' l2 regularizer.
 SEED002_DEFAULTS: dict[str, Any] = {
     "data.batch_size": 64,
     "optim.lr": 5e-2,
     "optim.final_lr": 1e-5,
     "optim.lr_sched": "steps",
+    "optim.weight_decay_convention": "keras",
     "optim.warmup_epochs": 0.0,
     "run.precision": "bf16",
     "run.max_epochs": 90.0,

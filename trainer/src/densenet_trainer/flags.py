@@ -238,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--lr_sched",
         choices=cfg.LR_SCHEDULES,
-        help="schedule after warmup: cosine "
-        "(lr to final_lr), steps (one step per epoch, geometric from lr in the first "
-        "to final_lr in the last epoch), linear, constant" + _d("optim.lr_sched"),
+        help="schedule after warmup, one value per epoch e of E as seed 002's script: steps "
+        "(lr * 0.1 ** (e // 30); final_lr unused), exp (geometric from lr to final_lr), linear "
+        "(lr to final_lr); per step: cosine (lr to final_lr), constant" + _d("optim.lr_sched"),
     )
     g.add_argument(
         "--warmup_epochs",
@@ -250,8 +250,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--weight_decay",
         type=_non_negative_float,
-        help="L2 on conv/dense kernels, "
-        "added to the loss and logged as reg_loss" + _d("optim.weight_decay"),
+        help="L2 on conv/dense kernels, added to the loss and logged as reg_loss; "
+        "see --weight_decay_convention for its scale" + _d("optim.weight_decay"),
+    )
+    g.add_argument(
+        "--weight_decay_convention",
+        choices=cfg.WEIGHT_DECAY_CONVENTIONS,
+        help="l2_loss: wd * sum(w^2) / 2 (tf.nn.l2_loss, seed 000); keras: wd * sum(w^2) "
+        "(keras.regularizers.l2, seed 002), twice as strong" + _d("optim.weight_decay_convention"),
     )
     g.add_argument(
         "--momentum",
@@ -465,6 +471,9 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
             lr_sched=pick(ns.lr_sched, "optim.lr_sched"),
             warmup_epochs=pick(ns.warmup_epochs, "optim.warmup_epochs"),
             weight_decay=pick(ns.weight_decay, "optim.weight_decay"),
+            weight_decay_convention=pick(
+                ns.weight_decay_convention, "optim.weight_decay_convention"
+            ),
             momentum=pick(ns.momentum, "optim.momentum"),
             nesterov=bool(ns.nesterov),
             label_smoothing=pick(ns.label_smoothing, "optim.label_smoothing"),

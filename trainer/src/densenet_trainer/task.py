@@ -85,9 +85,9 @@ class ClassificationTask:
         ce = tf.nn.compute_average_loss(
             per_example, global_batch_size=self.replica_batch_size * in_sync
         )
-        l2 = tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in self._kernels])
-        reg = self.config.optim.weight_decay * l2 / float(in_sync)
-        return ce, reg
+        o = self.config.optim
+        reg = weight_penalty(self._kernels, o.weight_decay, o.weight_decay_convention)
+        return ce, reg / float(in_sync)
 
     def _train_step(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         model, opt = self.model, self.optimizer
@@ -146,6 +146,13 @@ class ClassificationTask:
             return totals
 
         return tf.function(loop)
+
+
+def weight_penalty(kernels: list, weight_decay: float, convention: str) -> tf.Tensor:
+    """``wd * sum(w^2) / 2`` (tf.nn.l2_loss, seed 000) or ``wd * sum(w^2)`` (Keras' l2
+    regularizer, seed 002)."""
+    half = tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in kernels])
+    return weight_decay * (2.0 * half if convention == "keras" else half)
 
 
 def hits(scores: tf.Tensor, labels: tf.Tensor, k: int) -> tf.Tensor:
