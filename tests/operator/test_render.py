@@ -288,7 +288,7 @@ def test_training_fields_become_the_trainers_flags():
         "--lr_sched",
         "steps",
         "--final_lr",
-        "1e-05",
+        "0.00001",
         "--warmup_epochs",
         "0.0",
         "--max_epochs",

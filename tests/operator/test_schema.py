@@ -72,8 +72,7 @@ def test_trainer_enums_match_the_trainer():
 def test_bad_jobs_are_refused_naming_the_field(builder, field):
     with pytest.raises(schema.InvalidJobError) as refused:
         schema.apply(builder.build())
-    assert any(e.field == field for e in refused.value.errors), refused.value.errors
-    assert all(str(e).startswith(e.field) for e in refused.value.errors)
+    assert any(str(e).startswith(field) for e in refused.value.errors), refused.value.errors
 
 
 def test_every_problem_is_reported_at_once():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,26 @@ class _Parser(argparse.ArgumentParser):
 
 class BadInputError(Exception):
     pass
+
+
+# Strings that a YAML 1.2 reader (kubectl, Go) would take for a number, bool or null, though
+# PyYAML's YAML 1.1 rules leave them unquoted (e.g. 1e-05): they are written quoted.
+_YAML12_SCALAR = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~)$"
+)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if _YAML12_SCALAR.match(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,11 +96,12 @@ def _render_file(args: argparse.Namespace) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     problems: list[str] = []
     for doc in _read(args.filename):
-        name = (doc.get("metadata") or {}).get("name", "?") if isinstance(doc, dict) else "?"
+        name = (doc.get("metadata") or {}).get("name") if isinstance(doc, dict) else None
+        where = f"{args.filename}: {name}" if name else args.filename
         try:
             job = schema.apply(doc)
         except schema.InvalidJobError as err:
-            problems += [f"{args.filename}: {name}: {e}" for e in err.errors]
+            problems += [f"{where}: {e}" for e in err.errors]
             continue
         manifests = render(Job.from_object(job, args.namespace), args.trainer_image, args.attempt)
         objects += manifests.objects()
@@ -101,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, sys.stdout, indent=2)
             print()
         else:
-            yaml.safe_dump_all(objects, sys.stdout, sort_keys=False, explicit_start=True)
+            yaml.dump_all(objects, sys.stdout, Dumper=_Dumper, sort_keys=False, explicit_start=True)
     except BrokenPipeError:  # `render ... | head`: the reader has all it wanted
         sys.stderr.close()
     return 0

@@ -27,6 +27,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # Rules that compare with the stored object only make sense on an update: the server checks them.
 TRANSITION_MARKER = "oldSelf"
+ROOT = "(root)"
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class FieldError:
     message: str
 
     def __str__(self) -> str:
-        if self.message.startswith(self.field):
+        if self.message.startswith(self.field) or self.field == ROOT:
             return self.message
         return f"{self.field}: {self.message}"
 
@@ -124,7 +125,11 @@ def _schema_errors(schema: dict[str, Any], job: dict[str, Any]) -> list[FieldErr
         path = ""
         for key in error.absolute_path:
             path = _join(path, key)
-        errors.append(FieldError(path or "(root)", error.message))
+        message = error.message
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [p for p in error.validator_value if p not in error.instance]
+            path, message = _join(path, missing[0]), "is required"
+        errors.append(FieldError(path or ROOT, message))
     return errors
 
 
@@ -145,8 +150,8 @@ def _cel_errors(schema: dict[str, Any], value: Any, path: str) -> list[FieldErro
         except celpy.CELEvalError:
             passed = False  # the server reports a rule it cannot evaluate as a failure too
         if not passed:
-            field = path + rule.get("fieldPath", "")
-            errors.append(FieldError(field.lstrip("."), rule.get("message", rule["rule"])))
+            field = (path + rule.get("fieldPath", "")).lstrip(".") or ROOT
+            errors.append(FieldError(field, rule.get("message", rule["rule"])))
     if isinstance(value, dict):
         for key, sub in schema.get("properties", {}).items():
             if key in value:
@@ -180,7 +185,7 @@ def apply(job: dict[str, Any]) -> dict[str, Any]:
     """Return ``job`` defaulted as the API server would store it; InvalidJobError if the server
     would refuse it (every problem found, each naming its field)."""
     if not isinstance(job, dict):
-        raise InvalidJobError([FieldError("(root)", "a job must be a YAML mapping")])
+        raise InvalidJobError([FieldError(ROOT, "a job must be a YAML mapping")])
     errors: list[FieldError] = []
     if job.get("apiVersion") != API_VERSION:
         errors.append(FieldError("apiVersion", f"must be {API_VERSION}"))

@@ -27,6 +27,8 @@ KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
 KUEUE_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# libyaml's parser when PyYAML has it: parsing the output is most of the render time.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RenderError(ValueError):
@@ -60,7 +62,7 @@ def _render(template_: str, kind_: str, name_: str, **context: Any) -> dict[str,
     """Render one template and check that it parsed into the object it should be."""
     text = _templates().get_template(template_).render(**context)
     try:
-        obj = yaml.safe_load(text)
+        obj = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise RenderError(f"{template_} rendered invalid YAML: {exc}") from exc
     if not isinstance(obj, dict) or obj.get("kind") != kind_ or obj["metadata"]["name"] != name_:

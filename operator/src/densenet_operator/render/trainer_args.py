@@ -3,6 +3,7 @@ flags: an unset field keeps the trainer's own default (one source of truth for e
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ..job import Job
@@ -34,9 +35,13 @@ PRECISION_FLAGS = {"fp32": ["--bfloat16", "false"], "bf16": ["--bfloat16"], "fp1
 
 
 def _text(value: Any) -> str:
+    """Flag text: floats in plain decimals (0.00001, not 1e-05), as users type them."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        text = format(Decimal(repr(value)), "f")
+        return text if "." in text else f"{text}.0"
+    return str(value)
 
 
 def trainer_args(job: Job, device: str) -> list[str]:

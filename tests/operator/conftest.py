@@ -1,0 +1,26 @@
+"""The DenseNetTrainingJob CRD installed once per run on the local cluster."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes import client as kube_client
+
+from densenet_operator import schema
+from tests.kubectl import kubectl
+from tests.operator.jobs import REPO
+from tests.polling import eventually
+
+
+@pytest.fixture(scope="session")
+def densenet_crd(cluster, api_client) -> str:
+    kubectl(cluster, "apply", "-f", str(REPO / "crds"), check=True)
+    extensions = kube_client.ApiextensionsV1Api(api_client)
+    name = f"{schema.PLURAL}.{schema.GROUP}"
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition(name)
+        conditions = crd.status.conditions or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+    eventually(established, what="the DenseNetTrainingJob CRD to be Established")
+    return name
