@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -94,3 +95,44 @@ def test_missing_vendor_package_names_it_and_never_falls_back(device: str, packa
     assert len(lines) == 1 and package in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert "step:" not in result.stdout
+
+
+def _fake_habana(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stand-ins for Habana's package: HPUStrategy is TensorFlow's default strategy and one
+    HPU is "visible"; what is under test is how the trainer reads TF_CONFIG."""
+    import types
+
+    import tensorflow as tf
+
+    package = types.ModuleType("habana_frameworks")
+    bridge = types.ModuleType("habana_frameworks.tensorflow")
+    bridge.load_habana_module = lambda: None
+    distribute = types.ModuleType("habana_frameworks.tensorflow.distribute")
+    distribute.HPUStrategy = tf.distribute.get_strategy
+    for module in (package, bridge, distribute):
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    real = tf.config.list_logical_devices
+    monkeypatch.setattr(
+        tf.config, "list_logical_devices", lambda kind=None: ["HPU:0"] if kind == "HPU" else real()
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "rank", "chief"),
+    [
+        ({"type": "chief", "index": 0}, 0, True),
+        ({"type": "worker", "index": 0}, 1, False),  # not a second chief
+        ({"type": "worker", "index": 1}, 2, False),
+    ],
+)
+def test_gaudi_multi_worker_has_one_chief_when_tf_config_names_one(
+    monkeypatch: pytest.MonkeyPatch, task: dict, rank: int, chief: bool
+) -> None:
+    from densenet_trainer.config import RunConfig
+    from densenet_trainer.devices import gaudi
+
+    _fake_habana(monkeypatch)
+    cluster = {"chief": ["c:2410"], "worker": ["w0:2410", "w1:2410"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    device = gaudi.create(RunConfig(device="hpu"))
+    assert (device.rank, device.is_chief, device.num_workers) == (rank, chief, 3)

@@ -45,3 +45,21 @@ def test_export_then_only_eval(tmp_path: Path) -> None:
     assert re.search(
         r"^eval: step: 0 top1: [0-9.]+ top5: [0-9.]+ examples: 4$", evaluate.stdout, re.M
     ), evaluate.stdout
+
+
+def test_evaluating_a_weights_file_of_another_head_is_refused(tmp_path: Path) -> None:
+    """A .weights.h5 of a 10-class model evaluated as a 5-class one: one line naming the flag,
+    not random head weights; a warm start from the same file re-initialises the head."""
+    from types import SimpleNamespace
+
+    from densenet_trainer.config import ModelConfig
+    from densenet_trainer.errors import UserError
+    from densenet_trainer.evaluation import load_weights
+    from densenet_trainer.model import build_model
+
+    path = str(tmp_path / "ten.weights.h5")
+    build_model(ModelConfig(), 10, 32).save_weights(path)
+    task = SimpleNamespace(model=build_model(ModelConfig(), 5, 32))
+    with pytest.raises(UserError, match=r"^--only_eval .*ten\.weights\.h5: weights do not fit"):
+        load_weights(task, path, "only_eval", with_step=True)
+    assert load_weights(task, path, "pretrained", with_step=False) == path

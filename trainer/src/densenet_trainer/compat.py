@@ -66,11 +66,12 @@ def export_saved_model(model: Any, path: str) -> None:
         tf.saved_model.save(model, path)
 
 
-def load_weights_file(model: Any, path: str) -> None:
-    """Load a Keras weights file; layers whose shapes differ (another head) keep their init."""
+def load_weights_file(model: Any, path: str, skip_mismatch: bool) -> None:
+    """Load a Keras weights file; with ``skip_mismatch`` layers whose shapes differ (another
+    head) keep their init, else a mismatch raises ValueError."""
     if KERAS_3:
-        model.load_weights(path, skip_mismatch=True)
-    elif path.endswith((".h5", ".hdf5")):
+        model.load_weights(path, skip_mismatch=skip_mismatch)
+    elif path.endswith((".h5", ".hdf5")) and skip_mismatch:
         model.load_weights(path, by_name=True, skip_mismatch=True)
     else:
         model.load_weights(path)

@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from . import compat, devices, env, logs
+from . import compat, data, devices, env, logs
 from .config import TrainerConfig
 from .errors import ExitCode, UserError
 from .evaluation import evaluate_saved_model, evaluate_task, is_saved_model, load_weights
@@ -56,9 +56,21 @@ def _evaluate(
     return ExitCode.OK
 
 
+def _check_data(config: TrainerConfig) -> None:
+    """Missing splits fail at start, not after hours of training."""
+    if config.data.synthetic:
+        return
+    mode = config.run.mode
+    if mode != "evaluate":
+        data.check_split(config.data.data_dir, "train", f"--mode {mode}")
+    if mode in ("evaluate", "train_and_evaluate"):
+        data.check_split(config.data.data_dir, "validation", f"--mode {mode}")
+
+
 def run(config: TrainerConfig) -> ExitCode:
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow op runs.
     device = devices.create(config.run)
+    _check_data(config)
     compat.set_precision(config.run.precision)
     metrics = _start_metrics(config, device.rank)
     metrics.set_info(device.kind, tf.__version__, device.num_workers)

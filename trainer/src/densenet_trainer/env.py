@@ -60,6 +60,17 @@ def tf_config_workers(environ: Mapping[str, str] | None = None) -> int:
     return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) or 1
 
 
+def tf_config_rank(environ: Mapping[str, str] | None = None) -> int:
+    """This process's rank in ``TF_CONFIG``: the chief is 0 and, when the cluster has a chief,
+    worker ``i`` is ``i + 1`` (TensorFlow's own order); 0 without ``TF_CONFIG``."""
+    config = tf_config(environ) or {}
+    task = config.get("task", {})
+    index = int(task.get("index", 0))
+    if task.get("type") == "worker" and config.get("cluster", {}).get("chief"):
+        return index + 1
+    return index
+
+
 def labels(rank: int, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Low-cardinality labels that identify this process in metrics."""
     env = environ if environ is not None else os.environ

@@ -74,11 +74,18 @@ def evaluate_saved_model(path: str, config: TrainerConfig) -> EvalResult:
 def load_weights(task: ClassificationTask, source: str, flag: str, with_step: bool) -> str:
     """Load the model's weights from a checkpoint (directory or prefix) or a Keras weights
     file; ``with_step`` also restores the global step (evaluation reports it; a warm start
-    begins at step 0)."""
+    begins at step 0). Evaluation needs every weight to fit; a warm start re-initialises a
+    head of another size."""
     if source.endswith((".h5", ".hdf5", ".keras")):
         if not tf.io.gfile.exists(source):
             raise UserError(f"--{flag} {source}: no such file")
-        compat.load_weights_file(task.model, source)
+        try:
+            compat.load_weights_file(task.model, source, skip_mismatch=not with_step)
+        except (ValueError, KeyError) as exc:
+            raise UserError(
+                f"--{flag} {source}: weights do not fit this model "
+                f"({str(exc).splitlines()[0][:200]}); check --num_classes and --image_size"
+            ) from exc
         return source
     prefix = resolve_checkpoint(source, flag)
     try:

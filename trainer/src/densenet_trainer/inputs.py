@@ -21,6 +21,17 @@ def num_examples(config: TrainerConfig, split: str) -> int:
     return IMAGENET_TRAIN_EXAMPLES if split == "train" else IMAGENET_VALIDATION_EXAMPLES
 
 
+def epoch_size_note(config: TrainerConfig) -> str | None:
+    """A log line when the epoch length is ImageNet's by assumption, not counted."""
+    if config.data.synthetic or data.count_examples(config.data.data_dir, "train"):
+        return None
+    return (
+        f"--data_dir {config.data.data_dir}: no {data.schema.INFO_FILE} with the image counts "
+        f"(densenet-prepare writes it): an epoch counts as ImageNet's "
+        f"{IMAGENET_TRAIN_EXAMPLES:,} training images"
+    )
+
+
 def steps_per_epoch(config: TrainerConfig, global_batch: int) -> int:
     return max(1, math.ceil(num_examples(config, "train") / global_batch))
 

@@ -18,7 +18,7 @@ from .devices.base import DeviceContext
 from .errors import ExitCode, UserError
 from .evaluation import evaluate_task, load_weights
 from .export import export
-from .inputs import distributed_dataset, steps_per_epoch
+from .inputs import distributed_dataset, epoch_size_note, steps_per_epoch
 from .metrics import TrainerMetrics
 from .preemption import PreemptionWatcher
 from .schedules import make_schedule
@@ -53,6 +53,9 @@ class Trainer:
         self.benchmark = config.run.mode == "benchmark"
         self.global_batch = config.data.batch_size * device.num_replicas
         self.steps_per_epoch = steps_per_epoch(config, self.global_batch)
+        note = epoch_size_note(config)
+        if note:
+            log(note)
         run = config.run
         self.total_steps = run.max_train_steps or max(
             1, math.ceil(run.max_epochs * self.steps_per_epoch)
@@ -198,12 +201,7 @@ class Trainer:
             if step % run.save_summary_steps == 0:
                 self._write_summaries(step, values, lr)
             if values[STOP] > 0:  # summed over workers: all of them stop at this step
-                self._save(step)
-                self.log(
-                    f"preempted at step {step}: checkpoint written, exiting with "
-                    f"{int(ExitCode.PREEMPTED)} (restart to resume)"
-                )
-                return ExitCode.PREEMPTED
+                return self._preempted(step)
             if step % run.save_checkpoints_steps == 0 or step % self.steps_per_epoch == 0:
                 self._save(step)
             if run.mode == "train_and_evaluate" and step % self._eval_every == 0:
@@ -218,6 +216,22 @@ class Trainer:
             )
             return ExitCode.OK
         return self._finish(step)
+
+    def _preempted(self, step: int) -> ExitCode:
+        code = int(ExitCode.PREEMPTED)
+        if self.checkpoints_on:
+            self._save(step)
+            self.log(
+                f"preempted at step {step}: checkpoint written, exiting with {code} "
+                "(restart to resume)"
+            )
+        else:
+            why = "benchmark mode" if self.benchmark else "--do_checkpoint false"
+            self.log(
+                f"preempted at step {step}: no checkpoint written ({why}), exiting with {code}; "
+                "a restart resumes from the last checkpoint in --log_dir, if any"
+            )
+        return ExitCode.PREEMPTED
 
     def _finish(self, step: int) -> ExitCode:
         run = self.config.run

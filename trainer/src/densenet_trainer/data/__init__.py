@@ -23,6 +23,7 @@ __all__ = [
     "MEAN_RGB",
     "STDDEV_RGB",
     "DataError",
+    "check_split",
     "count_examples",
     "create_dataset",
     "data_error_from",
@@ -47,6 +48,22 @@ def detect_format(data_dir: str) -> str:
         " folder; expected ImageNet TFRecord shards (train-00000-of-01024, ...) or one folder"
         " per class under train/ and val/ (densenet-prepare converts the latter)"
     )
+
+
+def check_split(data_dir: str, split: str, why: str) -> None:
+    """DataError now, not at the first evaluation, when ``split`` is missing (``why``: what
+    needs it, for the message)."""
+    if detect_format(data_dir) == "tfrecord":
+        if not tfrecord.list_files(data_dir, split):
+            raise DataError(
+                f"--data_dir {data_dir}: no {schema.tfrecord_pattern(split)} TFRecord files for "
+                f"the {split} split, which {why} needs"
+            )
+    elif folder.split_dir(data_dir, split) is None:
+        wanted = " or ".join(f"{name}/" for name in schema.FOLDER_NAMES[split])
+        raise DataError(
+            f"--data_dir {data_dir}: no {wanted} folder for the {split} split, which {why} needs"
+        )
 
 
 def count_examples(data_dir: str, split: str) -> int | None:

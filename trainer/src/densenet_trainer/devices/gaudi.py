@@ -35,8 +35,6 @@ def create(config: RunConfig) -> DeviceContext:
             HPUStrategy,
         )
 
-        task = (env.tf_config() or {}).get("task", {})
-        return DeviceContext(
-            "hpu", HPUStrategy(), rank=int(task.get("index", 0)), num_workers=workers
-        )
+        # A chief in TF_CONFIG is rank 0 and worker i is i + 1: one chief writes checkpoints.
+        return DeviceContext("hpu", HPUStrategy(), rank=env.tf_config_rank(), num_workers=workers)
     return DeviceContext("hpu", tf.distribute.OneDeviceStrategy("/device:HPU:0"))

@@ -21,11 +21,7 @@ def create(kind: str) -> DeviceContext:
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
     if workers > 1:
-        config = env.tf_config() or {}
-        task = config.get("task", {})
-        rank = int(task.get("index", 0)) + (
-            1 if task.get("type") == "worker" and config.get("cluster", {}).get("chief") else 0
-        )
+        rank = env.tf_config_rank()
         implementation = (
             tf.distribute.experimental.CommunicationImplementation.RING
             if kind == "cpu"
