@@ -1,5 +1,5 @@
-"""``densenet-operator``: ``render`` prints every manifest a job implies (for review and GitOps)
-with the functions the operator itself uses.
+"""``densenet-operator``: ``run`` runs the operator; ``render`` prints every manifest a job
+implies (for review and GitOps) with the functions the operator itself uses.
 
 Exit codes: 0 ok, 2 bad input (one line per problem, each naming the field; no traceback).
 """
@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import yaml
 
 from . import DEFAULT_TRAINER_IMAGE, schema
+from . import settings as defaults
 from .job import Job
 from .render import render
 
@@ -72,7 +73,97 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"image of jobs whose spec.image is empty (default: {DEFAULT_TRAINER_IMAGE})",
     )
     r.add_argument("--attempt", type=int, default=0, help="restart attempt to render (default 0)")
+
+    run = commands.add_parser(
+        "run",
+        help="run the operator",
+        description="Watch DenseNetTrainingJobs and run them: one replica at a time (kopf "
+        "standalone mode, no peering; deploy it with the Recreate strategy). Reads the "
+        "kubeconfig ($KUBECONFIG or ~/.kube/config) or, in a pod, its ServiceAccount.",
+    )
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NS",
+        help="watch this namespace (repeat for more; kopf globs like team-* work)",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (default)"
+    )
+    run.add_argument(
+        "--trainer-image",
+        default=DEFAULT_TRAINER_IMAGE,
+        help=f"image of jobs whose spec.image is empty (default: {DEFAULT_TRAINER_IMAGE})",
+    )
+    run.add_argument(
+        "--no-scrape-nodes",
+        default=defaults.DEFAULT_NO_SCRAPE_NODES,
+        metavar="SELECTOR",
+        help="label selector (k=v[,k=v]) of nodes whose pods are never dialled for progress "
+        f"(default: {defaults.DEFAULT_NO_SCRAPE_NODES}; '' dials every node)",
+    )
+    run.add_argument(
+        "--liveness",
+        default=defaults.DEFAULT_LIVENESS,
+        metavar="URL",
+        help=f"kopf's health endpoint (default: {defaults.DEFAULT_LIVENESS}; '' turns it off)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=defaults.DEFAULT_METRICS_PORT,
+        help=f"port of the operator's /metrics (default: {defaults.DEFAULT_METRICS_PORT}; 0 off)",
+    )
+    run.add_argument(
+        "--standalone",
+        action="store_true",
+        default=True,
+        help="no kopf peering (the default and only mode: run one replica)",
+    )
+    base = defaults.Settings()
+    for flag, field, what in (
+        (
+            "--progress-interval",
+            "progress_interval",
+            "seconds between reads of the chief's /metrics",
+        ),
+        (
+            "--pending-timeout",
+            "pending_timeout",
+            "seconds a pod may stay Pending before a PodsNotStarting condition",
+        ),
+        ("--backoff-seconds", "backoff_base", "first restart backoff, doubled per restart"),
+        ("--backoff-max", "backoff_max", "longest restart backoff"),
+        (
+            "--resync-interval",
+            "resync_interval",
+            "seconds between looks at every job without events",
+        ),
+        (
+            "--force-delete-after",
+            "force_delete_after",
+            "seconds a deleted pod may stay terminating before it is force-deleted",
+        ),
+    ):
+        run.add_argument(
+            flag,
+            type=_positive_float,
+            dest=field,
+            default=getattr(base, field),
+            help=f"{what} (default: {getattr(base, field):g})",
+        )
+    run.add_argument("-v", "--verbose", action="store_true", help="log every reconcile")
     return parser
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _read(filename: str) -> list[dict[str, Any]]:
@@ -112,6 +203,10 @@ def _render_file(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from .run import run  # noqa: PLC0415 - render must not pay for importing kopf
+
+        return run(args)
     try:
         objects = _render_file(args)
     except BadInputError as err:

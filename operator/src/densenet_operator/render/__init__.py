@@ -254,13 +254,18 @@ def _check(manifests: Manifests, job: Job) -> None:
         raise RenderError(f"rendered {len(manifests.pods)} pods for {job.replicas} replicas")
 
 
-def render(job: Job, image: str, attempt: int = 0) -> Manifests:
-    """Every child object of attempt ``attempt`` of ``job`` (a defaulted spec)."""
-    manifests = Manifests(
+def render_shared(job: Job) -> Manifests:
+    """The children every attempt shares: ConfigMaps, PodGroup, headless Service."""
+    return Manifests(
         config_maps=render_config_maps(job),
         pod_groups=render_pod_groups(job),
         services=[render_service(job)],
-        pods=[render_pod(job, i, image, attempt) for i in range(job.replicas)],
     )
+
+
+def render(job: Job, image: str, attempt: int = 0) -> Manifests:
+    """Every child object of attempt ``attempt`` of ``job`` (a defaulted spec)."""
+    manifests = render_shared(job)
+    manifests.pods = [render_pod(job, i, image, attempt) for i in range(job.replicas)]
     _check(manifests, job)
     return manifests

@@ -1,0 +1,55 @@
+"""kopf wiring: watches on jobs and their pods trigger the reconciler; nothing else here.
+
+kopf gives the watch streams, login (kubeconfig or in-cluster), namespace selection, the
+liveness endpoint and Events' plumbing; the level-based reconcile (reconcile.py) keeps every
+piece of state in the job's status, so handlers store nothing in the objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from .job import LABEL_JOB, LABEL_MANAGED_BY, MANAGER
+from .reconcile import Reconciler
+from .schema import GROUP, PLURAL, VERSION
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Register the handlers on ``registry`` (no registration by import side effects)."""
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)  # kubeconfig or in-cluster, as kubernetes finds
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        settings.posting.level = logging.WARNING  # our Events are posted by the reconciler
+        settings.watching.server_timeout = 300
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        memo.reconciler.start()
+
+    @kopf.on.cleanup(registry=registry)
+    def stop(memo: kopf.Memo, **_: Any) -> None:
+        memo.reconciler.stop()
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def job_changed(type: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+        reconciler: Reconciler = memo.reconciler
+        if type == "DELETED":
+            reconciler.forget(namespace, name)
+        else:
+            reconciler.trigger(namespace, name, "job")
+
+    @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
+    def pod_changed(labels: dict[str, str], namespace: str, memo: kopf.Memo, **_: Any) -> None:
+        job_name = labels.get(LABEL_JOB)
+        if job_name:
+            memo.reconciler.trigger(namespace, job_name, "pod")
+
+    @kopf.on.probe(id="jobs", registry=registry)
+    def jobs_known(memo: kopf.Memo, **_: Any) -> int:
+        return len(memo.reconciler.phases)

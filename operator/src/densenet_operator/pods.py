@@ -1,0 +1,151 @@
+"""What the operator reads from a trainer pod, and what its exit means. Pure.
+
+The exit codes are the trainer's contract (``densenet_trainer.errors.ExitCode``): the operator
+imports them from the trainer package (pure Python, no TensorFlow) instead of copying numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from densenet_trainer.errors import ExitCode
+
+from .job import CONTAINER, LABEL_ATTEMPT, LABEL_INDEX
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    PERMANENT = "permanent"  # retrying cannot help: fail the job
+    RETRY = "retry"  # restart the whole job, counted against backoffLimit
+    DISRUPTION = "disruption"  # preempted or evicted: restart without counting
+
+
+# Exit codes where a retry cannot help: the reason for the job's condition and what it means.
+PERMANENT_EXITS: dict[int, tuple[str, str]] = {
+    ExitCode.USAGE: ("UsageError", "bad or conflicting flags"),
+    ExitCode.BAD_DATA: ("DataError", "bad data"),
+    ExitCode.DIVERGED: ("Diverged", "loss diverged to NaN/inf"),
+    ExitCode.MISSING_DEVICE: ("MissingDevice", "accelerator or vendor package missing"),
+}
+EXIT_OUTCOMES: dict[int | None, Outcome] = {
+    ExitCode.OK: Outcome.OK,
+    ExitCode.PREEMPTED: Outcome.DISRUPTION,
+    **{code: Outcome.PERMANENT for code in PERMANENT_EXITS},
+}
+# Kubernetes marks pods it evicts or preempts with this condition (podFailurePolicy uses it).
+DISRUPTION_CONDITION = "DisruptionTarget"
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    index: int
+    attempt: int
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
+    deleting: bool
+    deletion_time: datetime | None
+    grace_seconds: int
+    created: datetime | None
+    node_name: str
+    pod_ip: str
+    exit_code: int | None  # the trainer container's, once terminated
+    signal: int | None
+    termination_reason: str  # Error, Completed, OOMKilled, ...
+    evicted: bool
+    not_started_reason: str  # Unschedulable, ImagePullBackOff, CreateContainerConfigError, ...
+    not_started_message: str
+    source: dict[str, Any]  # the pod as read, for functions that take pods (rank tables)
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "Running"
+
+    @property
+    def active(self) -> bool:
+        return self.phase in ("Pending", "Running", "Unknown") and not self.deleting
+
+    def outcome(self) -> Outcome | None:
+        """What this pod's end means; None while it has not ended."""
+        if self.evicted:
+            return Outcome.DISRUPTION
+        if self.phase == "Succeeded":
+            return Outcome.OK
+        if self.phase != "Failed":
+            return None
+        return EXIT_OUTCOMES.get(self.exit_code, Outcome.RETRY)
+
+    def describe_end(self) -> str:
+        """``worker-1 exited 3 (bad data)`` style text for conditions and events."""
+        code = self.exit_code
+        if self.evicted:
+            what = "was evicted or preempted by the cluster"
+        elif code is None:
+            what = f"failed ({self.termination_reason or 'no exit code'})"
+        elif code in PERMANENT_EXITS:
+            what = f"exited {code} ({PERMANENT_EXITS[code][1]})"
+        elif code == ExitCode.PREEMPTED:
+            what = f"exited {code} (preempted, checkpoint written)"
+        elif self.termination_reason == "OOMKilled":
+            what = f"was killed for memory (OOMKilled, exit {code})"
+        elif code > 128:
+            what = f"was killed by signal {code - 128} (exit {code})"
+        else:
+            what = f"exited {code} (crash)"
+        return f"{self.name} {what}"
+
+
+def _trainer_status(status: dict[str, Any]) -> dict[str, Any]:
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") == CONTAINER:
+            return container
+    return {}
+
+
+def _not_started(status: dict[str, Any]) -> tuple[str, str]:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return condition.get("reason") or "Unschedulable", condition.get("message") or ""
+    waiting = (_trainer_status(status).get("state") or {}).get("waiting") or {}
+    return waiting.get("reason") or "", waiting.get("message") or ""
+
+
+def view(pod: dict[str, Any]) -> PodView:
+    """A pod (a dict as the API returns it) as the operator reads it."""
+    meta = pod["metadata"]
+    labels = meta.get("labels") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    terminated = (_trainer_status(status).get("state") or {}).get("terminated") or {}
+    conditions = status.get("conditions") or []
+    evicted = status.get("reason") in ("Evicted", "Preempting") or any(
+        c.get("type") == DISRUPTION_CONDITION and c.get("status") == "True" for c in conditions
+    )
+    reason, message = _not_started(status)
+    index = labels.get(LABEL_INDEX, "")
+    attempt = labels.get(LABEL_ATTEMPT, "")
+    return PodView(
+        name=meta["name"],
+        index=int(index) if index.isdigit() else -1,
+        attempt=int(attempt) if attempt.isdigit() else -1,
+        phase=status.get("phase") or "Pending",
+        deleting=bool(meta.get("deletionTimestamp")),
+        deletion_time=parse_time(meta.get("deletionTimestamp")),
+        grace_seconds=int(meta.get("deletionGracePeriodSeconds") or 0),
+        created=parse_time(meta.get("creationTimestamp")),
+        node_name=spec.get("nodeName") or "",
+        pod_ip=status.get("podIP") or "",
+        exit_code=terminated.get("exitCode"),
+        signal=terminated.get("signal"),
+        termination_reason=terminated.get("reason") or "",
+        evicted=evicted,
+        not_started_reason=reason,
+        not_started_message=message,
+        source=pod,
+    )

@@ -1,0 +1,398 @@
+"""The reconcile decision: job and pods in, what to do out. Pure: no I/O, no clock.
+
+Level-based: every call looks at the whole job and every pod it owns and returns the complete
+next status plus the actions that bring the cluster there. The state that must survive an
+operator restart lives in the job's status (attempt, launchedAttempt, restarts, times), so a
+call after a crash at any point decides the same thing again; actions are idempotent (create by
+deterministic name, delete what should not exist).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .job import Job
+from .pods import PERMANENT_EXITS, Outcome, PodView, parse_time
+from .render import ranktable
+from .settings import Settings
+
+PENDING = "Pending"
+INITIALIZING = "Initializing"
+RUNNING = "Running"
+RESTARTING = "Restarting"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SUSPENDED = "Suspended"
+FINISHED = (SUCCEEDED, FAILED)
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    status: dict[str, Any]
+    create: list[int] = field(default_factory=list)  # replica indexes of the current attempt
+    delete: list[str] = field(default_factory=list)  # pod names, with their grace period
+    force_delete: list[str] = field(default_factory=list)  # pods stuck terminating
+    events: list[Event] = field(default_factory=list)
+    rank_table: str | None = None  # new hccl.json to write
+    delete_job: bool = False
+    requeue_after: float | None = None  # seconds until something is due (backoff, TTL, ...)
+    counters: list[str] = field(default_factory=list)  # created, succeeded, failed, restarted
+
+    def due_in(self, seconds: float) -> None:
+        seconds = max(seconds, 0.5)
+        self.requeue_after = min(self.requeue_after or seconds, seconds)
+
+
+def set_condition(status: dict[str, Any], condition: dict[str, str], now: datetime) -> None:
+    """Set one condition ({type, status, reason, message}); lastTransitionTime moves only when
+    its status changes, and a condition that never held is not listed."""
+    conditions = status.setdefault("conditions", [])
+    for existing in conditions:
+        if existing["type"] == condition["type"]:
+            if existing["status"] != condition["status"]:
+                existing["lastTransitionTime"] = timestamp(now)
+            existing.update(condition)
+            return
+    if condition["status"] == "True":
+        conditions.append({**condition, "lastTransitionTime": timestamp(now)})
+
+
+def _logs_hint(job: Job, pod: PodView) -> str:
+    return f"see kubectl logs -n {job.namespace} {pod.name}"
+
+
+class Decider:
+    """One reconcile decision; methods mutate ``self.plan`` only."""
+
+    def __init__(
+        self, job: Job, obj: dict[str, Any], pods: list[PodView], now: datetime, settings: Settings
+    ) -> None:
+        self.job = job
+        self.obj = obj
+        self.pods = pods
+        self.now = now
+        self.settings = settings
+        self.old = obj.get("status") or {}
+        self.status = copy.deepcopy(self.old)
+        self.plan = Plan(status=self.status)
+
+    # --- transitions -------------------------------------------------------------------
+    def condition(self, kind: str, value: bool, reason: str, message: str) -> None:
+        state = {"type": kind, "status": "True" if value else "False"}
+        set_condition(self.status, {**state, "reason": reason, "message": message}, self.now)
+
+    def set_phase(self, phase: str, reason: str, message: str) -> None:
+        before = self.status.get("phase")
+        self.status["phase"] = phase
+        if before != phase:
+            kind = WARNING if phase in (FAILED, RESTARTING) else NORMAL
+            self.plan.events.append(Event(kind, reason, message))
+
+    def fail(self, reason: str, message: str) -> None:
+        self.set_phase(FAILED, reason, message)
+        self.status["completionTime"] = timestamp(self.now)
+        self.condition("Failed", True, reason, message)
+        self.condition(RUNNING, False, reason, "the job failed")
+        self.plan.counters.append("failed")
+        self.finished()
+
+    def succeed(self) -> None:
+        message = f"all {self.job.replicas} workers exited 0"
+        self.set_phase(SUCCEEDED, "AllWorkersSucceeded", message)
+        self.status["completionTime"] = timestamp(self.now)
+        self.condition("Succeeded", True, "AllWorkersSucceeded", message)
+        self.condition(RUNNING, False, "AllWorkersSucceeded", message)
+        self.plan.counters.append("succeeded")
+        self.finished()
+
+    def new_attempt(self) -> None:
+        """Every pod of the current attempt becomes stale and is deleted with its grace
+        period (trainers checkpoint on SIGTERM); the next attempt's pods start afresh."""
+        self.delete_pods([p for p in self.pods if not p.deleting])
+        self.status["attempt"] = self.attempt + 1
+        if self.uses_device_plugin_table():
+            self.status["rankTable"] = {
+                "state": ranktable.INITIALIZING,
+                "version": self.job.spec["ascend"]["rankTableVersion"],
+                "reason": "a new set of pods starts",
+            }
+            self.plan.rank_table = ranktable.INITIALIZING_TEXT
+
+    def restart(self, counted: bool, cause: str) -> None:
+        if counted:
+            restarts = self.status.get("restarts", 0) + 1
+            limit = self.job.spec["runPolicy"]["backoffLimit"]
+            if restarts > limit:
+                self.fail(
+                    "BackoffLimitExceeded",
+                    f"{limit} restarts did not help (backoffLimit {limit}); last cause: {cause}",
+                )
+                return
+            self.status["restarts"] = restarts
+            delay = min(self.settings.backoff_base * 2 ** (restarts - 1), self.settings.backoff_max)
+            reason = "WorkerFailed"
+        else:
+            self.status["preemptions"] = self.status.get("preemptions", 0) + 1
+            delay = 0.0
+            reason = "WorkerPreempted"
+        self.new_attempt()
+        self.status["nextAttemptTime"] = timestamp(self.now + timedelta(seconds=delay))
+        message = f"restarting the whole job from its last checkpoint: {cause}"
+        if counted:
+            message += f" (restart {self.status['restarts']} of {limit}, in {delay:g}s)"
+        else:
+            message += " (not counted against backoffLimit)"
+        self.set_phase(RESTARTING, reason, message)
+        self.condition(RESTARTING, True, reason, message)
+        self.plan.counters.append("restarted")
+        self.plan.due_in(delay)
+
+    # --- views -------------------------------------------------------------------------
+    @property
+    def attempt(self) -> int:
+        return int(self.status.get("attempt", 0))
+
+    def current(self) -> dict[int, PodView]:
+        return {
+            p.index: p
+            for p in self.pods
+            if p.attempt == self.attempt and not p.deleting and 0 <= p.index < self.job.replicas
+        }
+
+    def uses_device_plugin_table(self) -> bool:
+        spec = self.job.spec
+        return (
+            spec["accelerator"]["type"] == "ascend" and spec["ascend"]["source"] == "devicePlugin"
+        )
+
+    # --- steps -------------------------------------------------------------------------
+    def delete_pods(self, which: list[PodView]) -> None:
+        for pod in which:
+            if not pod.deleting:
+                self.plan.delete.append(pod.name)
+            elif pod.deletion_time is not None:
+                stuck = pod.deletion_time + timedelta(seconds=self.settings.force_delete_after)
+                if self.now >= stuck:
+                    self.plan.force_delete.append(pod.name)
+                else:
+                    self.plan.due_in((stuck - self.now).total_seconds())
+
+    def finished(self) -> None:
+        """cleanPodPolicy and ttlSecondsAfterFinished of a finished job."""
+        run_policy = self.job.spec["runPolicy"]
+        policy = run_policy["cleanPodPolicy"]
+        if policy == "All":
+            self.delete_pods([p for p in self.pods if not p.deleting])
+        elif policy == "Running":
+            self.delete_pods([p for p in self.pods if p.active])
+        ttl = run_policy.get("ttlSecondsAfterFinished")
+        done = parse_time(self.status.get("completionTime"))
+        if ttl is not None and done is not None:
+            remaining = (done + timedelta(seconds=ttl) - self.now).total_seconds()
+            if remaining <= 0:
+                self.plan.delete_job = True
+            else:
+                self.plan.due_in(remaining)
+
+    def count_replicas(self) -> None:
+        current = list(self.current().values())
+        self.status["replicas"] = {
+            "active": sum(p.active for p in current),
+            "succeeded": sum(p.phase == SUCCEEDED for p in current),
+            "failed": sum(p.phase == FAILED for p in current),
+        }
+
+    def first_look(self) -> None:
+        if "phase" in self.old:
+            return
+        spec = self.job.spec["accelerator"]
+        self.status.update(
+            phase=PENDING,
+            accelerator=f"{spec['type']} x{spec['perPod']}",
+            attempt=0,
+            restarts=0,
+            preemptions=0,
+            startTime=timestamp(self.now),
+        )
+        if self.uses_device_plugin_table():
+            self.status["rankTable"] = {
+                "state": ranktable.INITIALIZING,
+                "version": self.job.spec["ascend"]["rankTableVersion"],
+                "reason": "waiting for the pods",
+            }
+        self.plan.events.append(
+            Event(NORMAL, "Created", f"{self.job.replicas} x {self.status['accelerator']} workers")
+        )
+        self.plan.counters.append("created")
+
+    def deadline_passed(self) -> bool:
+        deadline = self.job.spec["runPolicy"].get("activeDeadlineSeconds")
+        start = parse_time(self.status.get("startTime"))
+        if deadline is None or start is None:
+            return False
+        remaining = (start + timedelta(seconds=deadline) - self.now).total_seconds()
+        if remaining > 0:
+            self.plan.due_in(remaining)
+            return False
+        self.fail("DeadlineExceeded", f"the job ran longer than activeDeadlineSeconds={deadline}")
+        return True
+
+    def suspended(self) -> bool:
+        suspend = self.job.spec["runPolicy"]["suspend"]
+        phase = self.status.get("phase")
+        if suspend:
+            if phase != SUSPENDED:
+                self.new_attempt()
+                message = "pods deleted with their grace period; they resume from the checkpoint"
+                self.set_phase(SUSPENDED, "Suspended", message)
+                self.condition(SUSPENDED, True, "Suspended", message)
+            else:
+                self.delete_pods([p for p in self.pods if not p.deleting])
+            return True
+        if phase == SUSPENDED:
+            self.set_phase(PENDING, "Resumed", "the job resumes from its last checkpoint")
+            self.condition(SUSPENDED, False, "Resumed", "spec.runPolicy.suspend is false")
+        return False
+
+    def handle_ends(self, current: dict[int, PodView]) -> bool:
+        """React to ended or lost pods of the current attempt; True when the job moved on."""
+        ended = [(p, p.outcome()) for p in current.values()]
+        failed = [(p, o) for p, o in ended if o not in (None, Outcome.OK)]
+        permanent = [p for p, o in failed if o is Outcome.PERMANENT]
+        if permanent:
+            pod = permanent[0]
+            reason = PERMANENT_EXITS[pod.exit_code][0]
+            self.fail(reason, f"{reason}: {pod.describe_end()}; {_logs_hint(self.job, pod)}")
+            return True
+        retry = [p for p, o in failed if o is Outcome.RETRY]
+        if retry:
+            self.restart(True, f"{retry[0].describe_end()}; {_logs_hint(self.job, retry[0])}")
+            return True
+        if failed:
+            self.restart(False, failed[0][0].describe_end())
+            return True
+        if self.status.get("launchedAttempt") == self.attempt:
+            lost = [self.job.pod_name(i) for i in range(self.job.replicas) if i not in current]
+            if lost and not all(p.outcome() is Outcome.OK for p in current.values()):
+                self.restart(False, f"{', '.join(lost)} disappeared (deleted or its node was lost)")
+                return True
+        return False
+
+    def launch(self, current: dict[int, PodView]) -> None:
+        """Create the current attempt's missing pods once the old ones are gone."""
+        next_time = parse_time(self.status.get("nextAttemptTime"))
+        if next_time is not None and self.now < next_time:
+            self.plan.due_in((next_time - self.now).total_seconds())
+            return
+        names_in_use = {p.name for p in self.pods if p.attempt != self.attempt or p.deleting}
+        missing = [i for i in range(self.job.replicas) if i not in current]
+        blocked = [i for i in missing if self.job.pod_name(i) in names_in_use]
+        if blocked:
+            self.plan.due_in(1.0)  # the old pods are still terminating
+            return
+        self.plan.create = missing
+        if missing or self.status.get("launchedAttempt") != self.attempt:
+            self.status["launchedAttempt"] = self.attempt
+
+    def rank_table(self, current: dict[int, PodView]) -> bool:
+        """Complete the device-plugin rank table; True once it is complete."""
+        if not self.uses_device_plugin_table():
+            return True
+        state = ranktable.from_pods(self.job, [p.source for p in current.values()])
+        version = self.job.spec["ascend"]["rankTableVersion"]
+        old = self.status.get("rankTable") or {}
+        self.status["rankTable"] = {
+            "state": state.state,
+            "version": version,
+            "reason": state.reason,
+        }
+        if state.state == ranktable.COMPLETED and old.get("state") != ranktable.COMPLETED:
+            self.plan.rank_table = state.text
+            self.plan.events.append(
+                Event(
+                    NORMAL,
+                    "RankTableCompleted",
+                    f"{self.job.rank_table_configmap}: "
+                    f"{self.job.replicas * self.job.per_pod} devices",
+                )
+            )
+        return state.state == ranktable.COMPLETED
+
+    def not_starting(self, current: dict[int, PodView]) -> None:
+        stuck = []
+        for pod in current.values():
+            if pod.phase != PENDING or pod.created is None:
+                continue
+            waited = (self.now - pod.created).total_seconds()
+            if waited >= self.settings.pending_timeout:
+                detail = pod.not_started_message or "no message from the scheduler or kubelet"
+                stuck.append(f"{pod.name}: {pod.not_started_reason or 'Pending'}: {detail}")
+            else:
+                self.plan.due_in(self.settings.pending_timeout - waited)
+        message = "; ".join(stuck)
+        if stuck:
+            self.condition("PodsNotStarting", True, "PodsNotStarting", message)
+        elif any(c["type"] == "PodsNotStarting" for c in self.status.get("conditions", [])):
+            self.condition("PodsNotStarting", False, "PodsStarted", "")
+
+    def progress_phase(self, current: dict[int, PodView]) -> None:
+        if len(current) == self.job.replicas and all(
+            p.outcome() is Outcome.OK for p in current.values()
+        ):
+            self.succeed()
+            return
+        table_ready = self.rank_table(current)
+        all_running = len(current) == self.job.replicas and all(
+            p.running or p.phase == SUCCEEDED for p in current.values()
+        )
+        if all_running and table_ready:
+            self.set_phase(RUNNING, "AllWorkersRunning", f"{self.job.replicas} workers running")
+            self.condition(RUNNING, True, "AllWorkersRunning", "")
+            self.condition(RESTARTING, False, "AllWorkersRunning", "")
+        elif self.status.get("phase") not in (RESTARTING,) or current:
+            scheduled = len(current) == self.job.replicas and all(
+                p.node_name for p in current.values()
+            )
+            if scheduled:
+                waiting = "the rank table" if not table_ready else "workers to start"
+                self.set_phase(INITIALIZING, "Initializing", f"waiting for {waiting}")
+            elif self.status.get("phase") != RESTARTING:
+                self.set_phase(PENDING, "Pending", "waiting for pods to be created and scheduled")
+        self.not_starting(current)
+
+    def decide(self) -> Plan:
+        self.first_look()
+        self.status["observedGeneration"] = self.obj["metadata"].get("generation", 0)
+        if self.status.get("phase") in FINISHED:
+            self.finished()
+        elif not self.deadline_passed() and not self.suspended():
+            self.delete_pods([p for p in self.pods if p.attempt != self.attempt])
+            current = self.current()
+            if not self.handle_ends(current):
+                self.launch(current)
+                self.progress_phase(current)
+        self.count_replicas()
+        return self.plan
+
+
+def decide(obj: dict[str, Any], pods: list[PodView], now: datetime, settings: Settings) -> Plan:
+    """The next status of job ``obj`` (a defaulted DenseNetTrainingJob as stored) and the
+    actions that get there, given every pod it owns."""
+    return Decider(Job.from_object(obj), obj, pods, now, settings).decide()

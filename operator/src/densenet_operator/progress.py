@@ -1,0 +1,116 @@
+"""Live progress: read the chief trainer's own /metrics and turn it into ``status.progress``.
+
+Runs on its own thread, never in a reconcile. A pod on a node that matches the no-scrape
+selector (the local cluster's fake kwok nodes, whose pod IPs lead nowhere) is never dialled;
+failures to read only leave ``updated`` older.
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .job import LABEL_ATTEMPT, LABEL_INDEX, Job
+from .policy import timestamp
+
+READ_TIMEOUT = 3.0
+
+# Trainer metric -> status.progress field.
+GAUGES = {
+    "densenet_global_step": "step",
+    "densenet_epoch": "epoch",
+    "densenet_images_per_second": "imagesPerSecond",
+    "densenet_loss": "loss",
+    "densenet_total_loss": "totalLoss",
+    "densenet_learning_rate": "lr",
+    "densenet_eval_top1_ratio": "evalTop1",
+    "densenet_max_steps": "totalSteps",
+}
+
+
+def parse(text: str) -> dict[str, float]:
+    """The first sample of each trainer gauge in a /metrics page."""
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in GAUGES and sample.name not in values:
+                values[sample.name] = sample.value
+    return values
+
+
+@dataclass(frozen=True)
+class Sample:
+    step: float
+    at: datetime
+
+
+def progress(
+    values: dict[str, float], spec: dict[str, Any], previous: Sample | None, now: datetime
+) -> dict[str, Any]:
+    """``status.progress`` from the chief's gauges; the step rate between two reads gives the
+    estimated time left."""
+    out: dict[str, Any] = {}
+    for metric, field in GAUGES.items():
+        value = values.get(metric)
+        if value is not None and math.isfinite(value):
+            out[field] = round(value, 6)
+    if "step" in out:
+        out["step"] = int(out["step"])
+    total = out.get("totalSteps") or (spec.get("training") or {}).get("maxSteps")
+    if total:
+        out["totalSteps"] = int(total)
+        step = out.get("step", 0)
+        out["percent"] = round(min(100.0, 100.0 * step / total), 1)
+        if previous is not None and "step" in out:
+            seconds = (now - previous.at).total_seconds()
+            rate = (step - previous.step) / seconds if seconds > 0 else 0.0
+            if rate > 0:
+                out["estimatedRemainingSeconds"] = int((total - step) / rate)
+    out["updated"] = timestamp(now)
+    return out
+
+
+def chief_endpoint(
+    job: Job,
+    status: dict[str, Any],
+    pods: list[dict[str, Any]],
+    node_labels,
+    no_scrape: dict[str, str],
+) -> str | None:
+    """URL of the chief's /metrics, or None when it must not or cannot be read."""
+    port = job.metrics_port
+    if port is None:
+        return None
+    attempt = str(status.get("attempt", 0))
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        if labels.get(LABEL_INDEX) != "0" or labels.get(LABEL_ATTEMPT) != attempt:
+            continue
+        node = (pod.get("spec") or {}).get("nodeName")
+        ip = (pod.get("status") or {}).get("podIP")
+        if not node or not ip or (pod.get("status") or {}).get("phase") != "Running":
+            return None
+        labels_of_node = node_labels(node)
+        if labels_of_node is None:
+            return None  # unknown node: never dial what might be a fake pod
+        if all(labels_of_node.get(k) == v for k, v in no_scrape.items()) and no_scrape:
+            return None
+        return f"http://{ip}:{port}/metrics"
+    return None
+
+
+# No proxy, whatever the environment says: a pod IP is dialled directly or not at all.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with _OPENER.open(url, timeout=READ_TIMEOUT) as response:
+            return response.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,204 @@
+"""Runs the reconcile decision against the cluster: one reconcile per job at a time, events
+coalesced, every known job looked at again on a timer, progress read on its own thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import policy, progress
+from .job import ANNOTATION_PRIVILEGED, Job
+from .kube import Cluster
+from .opmetrics import OperatorMetrics
+from .pods import view
+from .render import ranktable, render_pod, render_shared
+from .settings import Settings
+
+log = logging.getLogger("densenet_operator")
+Key = tuple[str, str]  # namespace, name
+
+
+class Coalescer:
+    """At most one run per key at a time; triggers during a run cause exactly one more run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[Key, bool] = {}  # key -> triggered again while running
+
+    def run(self, key: Key, work: Callable[[], None]) -> None:
+        with self._lock:
+            if key in self._state:
+                self._state[key] = True
+                return
+            self._state[key] = False
+        try:
+            while True:
+                work()
+                with self._lock:
+                    if not self._state[key]:
+                        return
+                    self._state[key] = False
+        finally:
+            with self._lock:
+                self._state.pop(key, None)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Reconciler:
+    def __init__(self, cluster: Cluster, settings: Settings, metrics: OperatorMetrics) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self.metrics = metrics
+        self.coalescer = Coalescer()
+        self.phases: dict[Key, str] = {}
+        self._timers: dict[Key, threading.Timer] = {}
+        self._timers_lock = threading.Lock()
+        self._samples: dict[Key, progress.Sample] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- entry points -------------------------------------------------------------------
+    def trigger(self, namespace: str, name: str, handler: str) -> None:
+        key = (namespace, name)
+        self.coalescer.run(key, lambda: self._timed(key, handler))
+
+    def forget(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        self.phases.pop(key, None)
+        self._samples.pop(key, None)
+        with self._timers_lock:
+            timer = self._timers.pop(key, None)
+        if timer:
+            timer.cancel()
+        self.metrics.set_phases(list(self.phases.values()))
+
+    def start(self) -> None:
+        for target in (self._resync_loop, self._progress_loop):
+            thread = threading.Thread(target=target, name=target.__name__, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._timers_lock:
+            for timer in self._timers.values():
+                timer.cancel()
+
+    # --- one reconcile ------------------------------------------------------------------
+    def _timed(self, key: Key, handler: str) -> None:
+        start = time.perf_counter()
+        try:
+            self.reconcile(*key)
+        except Exception:
+            self.metrics.reconcile_errors.labels(handler=handler).inc()
+            log.exception("reconcile of %s/%s failed; retrying on the next resync", *key)
+        finally:
+            self.metrics.reconcile_seconds.labels(handler=handler).observe(
+                time.perf_counter() - start
+            )
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        obj = self.cluster.read_job(namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.forget(namespace, name)
+            return
+        pods = self.cluster.list_pods(namespace, name)
+        plan = policy.decide(obj, [view(p) for p in pods], now_utc(), self.settings)
+        self.apply(obj, plan)
+
+    def apply(self, obj: dict[str, Any], plan: policy.Plan) -> None:
+        job = Job.from_object(obj)
+        key = (job.namespace, job.name)
+        labels = {"namespace": job.namespace, "accelerator": job.accelerator}
+        if plan.create:
+            for child in render_shared(job).objects():
+                self.cluster.create(child, obj)
+            attempt = plan.status["attempt"]
+            for index in plan.create:
+                pod = render_pod(job, index, self.settings.trainer_image, attempt)
+                if self.cluster.create(pod, obj):
+                    self.metrics.pods_created.labels(**labels).inc()
+                    note = pod["metadata"]["annotations"].get(ANNOTATION_PRIVILEGED)
+                    if note:
+                        plan.events.append(
+                            policy.Event(
+                                policy.WARNING,
+                                "PrivilegedPod",
+                                f"{pod['metadata']['name']}: {note}",
+                            )
+                        )
+        if plan.rank_table is not None:
+            self.cluster.write_config_map(
+                job.namespace, job.rank_table_configmap, {ranktable.KEY: plan.rank_table}
+            )
+        for name in dict.fromkeys(plan.delete):
+            self.cluster.delete_pod(job.namespace, name)
+        for name in dict.fromkeys(plan.force_delete):
+            self.cluster.delete_pod(job.namespace, name, force=True)
+        self.cluster.patch_status(obj, plan.status)
+        for event in plan.events:
+            self.cluster.post_event(obj, event)
+        for counter in plan.counters:
+            self.metrics.count(counter, **labels)
+        self.phases[key] = plan.status.get("phase", policy.PENDING)
+        self.metrics.set_phases(list(self.phases.values()))
+        if plan.delete_job:
+            self.cluster.delete_job(job.namespace, job.name)
+        elif plan.requeue_after is not None and plan.requeue_after < self.settings.resync_interval:
+            self._schedule(key, plan.requeue_after)
+
+    def _schedule(self, key: Key, seconds: float) -> None:
+        timer = threading.Timer(seconds, self.trigger, args=(*key, "timer"))
+        timer.daemon = True
+        with self._timers_lock:
+            old = self._timers.pop(key, None)
+            if old:
+                old.cancel()
+            self._timers[key] = timer
+        timer.start()
+
+    # --- background loops ---------------------------------------------------------------
+    def _resync_loop(self) -> None:
+        while not self._stop.wait(self.settings.resync_interval):
+            for key in list(self.phases):
+                self.trigger(*key, "resync")
+
+    def _progress_loop(self) -> None:
+        while not self._stop.wait(self.settings.progress_interval):
+            for key, phase in list(self.phases.items()):
+                if phase == policy.RUNNING:
+                    try:
+                        self.read_progress(*key)
+                    except Exception:
+                        log.exception("reading the progress of %s/%s failed", *key)
+
+    def read_progress(self, namespace: str, name: str) -> None:
+        obj = self.cluster.read_job(namespace, name)
+        if obj is None:
+            return
+        job = Job.from_object(obj)
+        status = obj.get("status") or {}
+        pods = self.cluster.list_pods(namespace, name)
+        url = progress.chief_endpoint(
+            job, status, pods, self.cluster.node_labels, self.settings.no_scrape_labels()
+        )
+        if url is None:
+            self.metrics.progress_reads.labels(result="skipped").inc()
+            return
+        text = progress.fetch(url)
+        self.metrics.progress_reads.labels(result="failed" if text is None else "ok").inc()
+        if text is None:
+            return  # status.progress.updated ages: that is the signal
+        now = now_utc()
+        key = (namespace, name)
+        new = progress.progress(progress.parse(text), job.spec, self._samples.get(key), now)
+        if "step" in new:
+            self._samples[key] = progress.Sample(new["step"], now)
+        self.cluster.patch_status(obj, {**status, "progress": new})

@@ -1,0 +1,39 @@
+"""The operator's own settings (``densenet-operator run`` flags), one place for their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import DEFAULT_TRAINER_IMAGE
+
+# Labels of nodes whose pods must never be dialled: the local cluster's fake (kwok) nodes.
+DEFAULT_NO_SCRAPE_NODES = "densenet.dev/fake-node=true"
+DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
+DEFAULT_METRICS_PORT = 8000
+
+
+@dataclass(frozen=True)
+class Settings:
+    trainer_image: str = DEFAULT_TRAINER_IMAGE
+    # label selector (k=v[,k=v]) of nodes whose pods are never scraped
+    no_scrape_nodes: str = DEFAULT_NO_SCRAPE_NODES
+    # how often the chief's /metrics is read into status.progress
+    progress_interval: float = 20.0
+    # a pod Pending this long (unschedulable, image pull, ...) gets a PodsNotStarting condition
+    pending_timeout: float = 300.0
+    # whole-job restart backoff: base * 2^(restarts-1), capped
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    # how often every job is looked at even without events (deadlines, TTL, backoff)
+    resync_interval: float = 10.0
+    # a pod still terminating this long after its grace period is force-deleted (its node is
+    # gone): a restart never waits forever (kubeflow/trainer#2072)
+    force_delete_after: float = 60.0
+
+    def no_scrape_labels(self) -> dict[str, str]:
+        pairs = [p.strip() for p in self.no_scrape_nodes.split(",") if p.strip()]
+        labels = {}
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            labels[key.strip()] = value.strip()
+        return labels
