@@ -1,0 +1,287 @@
+"""The reconcile decision, table by table: exit codes, restarts, run policy, phases. Pure:
+jobs and pods as the API returns them, a fixed clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from densenet_operator import schema
+from densenet_operator.pods import view
+from densenet_operator.policy import decide
+from densenet_operator.settings import Settings
+from tests.operator.jobs import JobBuilder
+
+NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+SETTINGS = Settings(backoff_base=10, backoff_max=300, pending_timeout=60, force_delete_after=60)
+
+
+def stored(builder: JobBuilder, **status) -> dict:
+    obj = schema.apply(builder.build())
+    obj["metadata"].update(namespace="ns1", uid="u1", generation=1)
+    obj["status"] = {
+        "phase": "Running",
+        "attempt": 0,
+        "launchedAttempt": 0,
+        "restarts": 0,
+        "startTime": "2026-11-24T11:00:00Z",
+        **status,
+    }
+    return obj
+
+
+def pod(index, attempt=0, phase="Running", exit_code=None, job="dn", **extra) -> dict:
+    status = {"phase": phase, "podIP": f"10.89.0.{10 + index}"}
+    if exit_code is not None:
+        status["containerStatuses"] = [
+            {"name": "trainer", "state": {"terminated": {"exitCode": exit_code, "reason": "Error"}}}
+        ]
+    status.update(extra.pop("status", {}))
+    meta = {
+        "name": f"{job}-worker-{index}",
+        "labels": {
+            "densenet.dev/job-name": job,
+            "densenet.dev/replica-index": str(index),
+            "densenet.dev/attempt": str(attempt),
+        },
+        "creationTimestamp": "2026-11-24T11:59:00Z",
+        **extra.pop("meta", {}),
+    }
+    return {"metadata": meta, "spec": {"nodeName": "devnode-0"}, "status": status}
+
+
+def run(obj, pods, now=NOW):
+    return decide(obj, [view(p) for p in pods], now, SETTINGS)
+
+
+def two_workers(**spec) -> JobBuilder:
+    builder = JobBuilder("dn").replicas(2)
+    for path, value in spec.items():
+        builder.set(path.replace("__", "."), value)
+    return builder
+
+
+def test_a_new_job_creates_every_pod_and_says_so():
+    obj = schema.apply(two_workers().build())
+    obj["metadata"].update(namespace="ns1", uid="u1", generation=1)
+    plan = run(obj, [])
+    assert plan.create == [0, 1]
+    assert plan.status["phase"] == "Pending"
+    assert plan.status["accelerator"] == "cpu x1"
+    assert plan.status["launchedAttempt"] == 0
+    assert plan.counters == ["created"]
+    assert [e.reason for e in plan.events] == ["Created"]
+
+
+def test_running_pods_make_a_running_job_and_nothing_is_created_twice():
+    plan = run(stored(two_workers(), phase="Initializing"), [pod(0), pod(1)])
+    assert plan.create == []
+    assert plan.delete == []
+    assert plan.status["phase"] == "Running"
+    assert plan.status["replicas"] == {"active": 2, "succeeded": 0, "failed": 0}
+
+
+def test_every_worker_exiting_0_succeeds_the_job_and_cleans_nothing_that_ended():
+    plan = run(
+        stored(two_workers()),
+        [pod(0, phase="Succeeded", exit_code=0), pod(1, phase="Succeeded", exit_code=0)],
+    )
+    assert plan.status["phase"] == "Succeeded"
+    assert plan.status["completionTime"] == "2026-11-24T12:00:00Z"
+    assert plan.delete == []
+    assert plan.counters == ["succeeded"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "meaning"),
+    [
+        (2, "UsageError", "bad or conflicting flags"),
+        (3, "DataError", "bad data"),
+        (4, "Diverged", "loss diverged to NaN/inf"),
+        (5, "MissingDevice", "accelerator or vendor package missing"),
+    ],
+)
+def test_exit_codes_that_no_retry_can_fix_fail_the_job_at_once(code, reason, meaning):
+    plan = run(stored(two_workers()), [pod(0), pod(1, phase="Failed", exit_code=code)])
+    assert plan.status["phase"] == "Failed"
+    failed = next(c for c in plan.status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == reason
+    assert failed["message"] == (
+        f"{reason}: dn-worker-1 exited {code} ({meaning}); see kubectl logs -n ns1 dn-worker-1"
+    )
+    assert plan.delete == ["dn-worker-0"]  # cleanPodPolicy Running: the other worker stops
+    assert "restarts" not in plan.status or plan.status["restarts"] == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "cause"),
+    [(1, "dn-worker-1 exited 1 (crash)"), (137, "dn-worker-1 was killed by signal 9 (exit 137)")],
+)
+def test_crashes_restart_the_whole_job_with_backoff_counted(code, cause):
+    plan = run(stored(two_workers(), restarts=1), [pod(0), pod(1, phase="Failed", exit_code=code)])
+    assert plan.status["phase"] == "Restarting"
+    assert plan.status["attempt"] == 1
+    assert plan.status["restarts"] == 2
+    assert plan.status["nextAttemptTime"] == "2026-11-24T12:00:20Z"  # 10 s * 2^(2-1)
+    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]
+    assert plan.create == []
+    restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
+    assert cause in restarting["message"]
+    assert plan.requeue_after == 20
+
+
+def test_preemption_restarts_at_once_without_counting():
+    plan = run(stored(two_workers(), restarts=3), [pod(0), pod(1, phase="Failed", exit_code=75)])
+    assert plan.status["phase"] == "Restarting"
+    assert plan.status["restarts"] == 3
+    assert plan.status["preemptions"] == 1
+    assert plan.status["nextAttemptTime"] == "2026-11-24T12:00:00Z"
+
+
+def test_evicted_pod_is_a_disruption():
+    evicted = pod(1, phase="Failed", status={"reason": "Evicted"})
+    plan = run(stored(two_workers(), restarts=3), [pod(0), evicted])
+    assert plan.status["restarts"] == 3
+    assert plan.status["preemptions"] == 1
+
+
+def test_past_backoff_limit_the_job_fails_with_the_last_cause():
+    obj = stored(two_workers(spec__runPolicy__backoffLimit=2), restarts=2)
+    plan = run(obj, [pod(0), pod(1, phase="Failed", exit_code=1)])
+    assert plan.status["phase"] == "Failed"
+    failed = next(c for c in plan.status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert "last cause: dn-worker-1 exited 1 (crash)" in failed["message"]
+
+
+def test_a_pod_that_disappears_restarts_the_job_without_counting():
+    plan = run(stored(two_workers()), [pod(0)])
+    assert plan.status["phase"] == "Restarting"
+    assert plan.status["preemptions"] == 1
+    assert "dn-worker-1 disappeared" in plan.status["conditions"][-1]["message"]
+
+
+def test_a_deleted_pod_still_terminating_counts_as_gone():
+    deleting = pod(1, meta={"deletionTimestamp": "2026-11-24T11:59:59Z"})
+    plan = run(stored(two_workers()), [pod(0), deleting])
+    assert plan.status["phase"] == "Restarting"
+    assert plan.delete == ["dn-worker-0"]
+
+
+def test_next_attempt_waits_for_backoff_then_for_old_pods_to_go():
+    restarting = stored(
+        two_workers(), phase="Restarting", attempt=1, nextAttemptTime="2026-11-24T12:00:30Z"
+    )
+    old = pod(0, attempt=0, meta={"deletionTimestamp": "2026-11-24T11:59:59Z"})
+    plan = run(restarting, [old])
+    assert plan.create == []
+    assert plan.requeue_after == 30
+    later = NOW + timedelta(seconds=31)
+    assert run(restarting, [old], later).create == []  # dn-worker-0 still terminating
+    plan = run(restarting, [], later)
+    assert plan.create == [0, 1]
+    assert plan.status["launchedAttempt"] == 1
+
+
+def test_a_pod_stuck_terminating_is_force_deleted():
+    restarting = stored(two_workers(), phase="Restarting", attempt=1)
+    stuck = pod(0, attempt=0, meta={"deletionTimestamp": "2026-11-24T11:58:00Z"})
+    assert run(restarting, [stuck]).force_delete == ["dn-worker-0"]
+
+
+def test_deadline_fails_the_job_and_stops_its_pods():
+    obj = stored(two_workers(spec__runPolicy__activeDeadlineSeconds=3600))
+    plan = run(obj, [pod(0), pod(1)])
+    assert plan.status["phase"] == "Failed"
+    failed = next(c for c in plan.status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "DeadlineExceeded"
+    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]
+
+
+def test_ttl_deletes_a_finished_job():
+    obj = stored(
+        two_workers(spec__runPolicy__ttlSecondsAfterFinished=60),
+        phase="Succeeded",
+        completionTime="2026-11-24T11:58:00Z",
+    )
+    assert run(obj, []).delete_job is True
+    obj["status"]["completionTime"] = "2026-11-24T11:59:30Z"
+    plan = run(obj, [])
+    assert plan.delete_job is False
+    assert plan.requeue_after == 30
+
+
+@pytest.mark.parametrize(
+    ("policy", "deleted"),
+    [("None", []), ("Running", ["dn-worker-0"]), ("All", ["dn-worker-0", "dn-worker-1"])],
+)
+def test_clean_pod_policy(policy, deleted):
+    obj = stored(two_workers(spec__runPolicy__cleanPodPolicy=policy), phase="Failed")
+    plan = run(obj, [pod(0), pod(1, phase="Failed", exit_code=3)])
+    assert sorted(plan.delete) == deleted
+
+
+def test_suspend_deletes_pods_and_resume_starts_a_new_attempt():
+    obj = stored(two_workers(spec__runPolicy__suspend=True))
+    plan = run(obj, [pod(0), pod(1)])
+    assert plan.status["phase"] == "Suspended"
+    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]
+    assert plan.status["attempt"] == 1
+    assert plan.status.get("restarts") == 0
+    resumed = stored(two_workers(), phase="Suspended", attempt=1)
+    plan = run(resumed, [])
+    assert plan.status["phase"] == "Pending"
+    assert plan.create == [0, 1]
+
+
+def test_a_pod_that_never_starts_gets_a_condition_with_the_schedulers_message():
+    unschedulable = pod(
+        1,
+        phase="Pending",
+        status={
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/6 nodes are available: 6 Insufficient huawei.com/Ascend910.",
+                }
+            ]
+        },
+    )
+    unschedulable["spec"] = {}
+    plan = run(stored(two_workers()), [pod(0), unschedulable])
+    condition = next(c for c in plan.status["conditions"] if c["type"] == "PodsNotStarting")
+    assert condition["message"] == (
+        "dn-worker-1: Unschedulable: 0/6 nodes are available: 6 Insufficient huawei.com/Ascend910."
+    )
+    assert plan.status["phase"] == "Pending"
+
+
+def test_ascend_rank_table_completes_from_annotations_and_resets_on_restart():
+    from devnode.devices import ascend_annotation
+
+    builder = two_workers().accelerator("ascend", 8)
+    obj = stored(builder, phase="Initializing", rankTable={"state": "initializing"})
+    annotated = [
+        pod(
+            i,
+            meta={
+                "annotations": {
+                    "ascend.kubectl.kubernetes.io/ascend-910-configuration": ascend_annotation(
+                        f"dn-worker-{i}", f"10.0.0.{i}", list(range(8))
+                    )
+                }
+            },
+        )
+        for i in range(2)
+    ]
+    plan = run(obj, annotated)
+    assert plan.status["rankTable"]["state"] == "completed"
+    assert '"rank_id": "15"' in plan.rank_table
+    assert plan.status["phase"] == "Running"
+    obj["status"]["rankTable"] = plan.status["rankTable"]
+    plan = run(obj, [annotated[0], pod(1, phase="Failed", exit_code=1)])
+    assert plan.status["rankTable"]["state"] == "initializing"
+    assert plan.rank_table == '{"status":"initializing"}'
