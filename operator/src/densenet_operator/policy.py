@@ -165,6 +165,9 @@ class Decider:
         self.plan.due_in(delay)
 
     # --- views -------------------------------------------------------------------------
+    def find_condition(self, kind: str) -> dict[str, Any] | None:
+        return next((c for c in self.status.get("conditions", []) if c["type"] == kind), None)
+
     @property
     def attempt(self) -> int:
         return int(self.status.get("attempt", 0))
@@ -349,7 +352,7 @@ class Decider:
         message = "; ".join(stuck)
         if stuck:
             self.condition("PodsNotStarting", True, "PodsNotStarting", message)
-        elif any(c["type"] == "PodsNotStarting" for c in self.status.get("conditions", [])):
+        elif self.find_condition("PodsNotStarting"):
             self.condition("PodsNotStarting", False, "PodsStarted", "")
 
     def progress_phase(self, current: dict[int, PodView]) -> None:
@@ -365,7 +368,10 @@ class Decider:
         if all_running and table_ready:
             self.set_phase(RUNNING, "AllWorkersRunning", f"{self.job.replicas} workers running")
             self.condition(RUNNING, True, "AllWorkersRunning", "")
-            self.condition(RESTARTING, False, "AllWorkersRunning", "")
+            restarting = self.find_condition(RESTARTING)
+            if restarting and restarting["status"] == "True":
+                message = f"recovered; the last restart was for: {restarting['message']}"
+                self.condition(RESTARTING, False, "AllWorkersRunning", message)
         elif self.status.get("phase") not in (RESTARTING,) or current:
             scheduled = len(current) == self.job.replicas and all(
                 p.node_name for p in current.values()

@@ -1,0 +1,151 @@
+"""A real `densenet-operator run` subprocess for one test namespace, and helpers to read jobs.
+
+Short intervals (resync, backoff, pending timeout) keep the tests quick; the behaviour they
+exercise is the same as with the defaults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as kube_client
+
+from densenet_operator import schema
+from tests.conftest import LocalCluster
+from tests.polling import eventually
+
+FAST = (
+    "--resync-interval", "1", "--backoff-seconds", "1", "--pending-timeout", "3",
+    "--progress-interval", "2", "--force-delete-after", "20",
+)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OperatorProcess:
+    def __init__(self, cluster: LocalCluster, namespace: str, log_dir: Path, *args: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.args = args
+        self.log = log_dir / "operator.log"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        command = [
+            sys.executable, "-m", "densenet_operator.cli", "run", "-n", self.namespace,
+            "--liveness", "", "--metrics-port", str(self.port), *FAST, *self.args,
+        ]  # fmt: skip
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        eventually(self._serving, timeout=30, what="the operator's /metrics")
+        return self
+
+    def _serving(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log.read_text()
+        try:
+            self.metrics()
+        except OSError:
+            return False
+        return True
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Jobs:
+    """DenseNetTrainingJobs and their pods in one namespace."""
+
+    def __init__(self, api_client: kube_client.ApiClient, namespace: str) -> None:
+        self.custom = kube_client.CustomObjectsApi(api_client)
+        self.core = kube_client.CoreV1Api(api_client)
+        self.namespace = namespace
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, self.namespace, schema.PLURAL, obj
+        )
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, self.namespace, schema.PLURAL, name
+        )
+
+    def patch(self, name: str, patch: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, self.namespace, schema.PLURAL, name, patch
+        )
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, self.namespace, schema.PLURAL, name
+        )
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def wait_phase(self, name: str, phase: str, timeout: float = 90) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            status = self.status(name)
+            return status if status.get("phase") == phase else None
+
+        return eventually(reached, timeout=timeout, interval=0.5, what=f"{name} {phase}")
+
+    def pods(self, name: str) -> list[kube_client.V1Pod]:
+        selector = f"densenet.dev/job-name={name}"
+        return self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
+
+    def condition(self, name: str, kind: str) -> dict[str, Any] | None:
+        for condition in self.status(name).get("conditions", []):
+            if condition["type"] == kind:
+                return condition
+        return None
+
+
+# A stand-in for densenet-train on the node runner: exits with $FAKE_EXIT after $FAKE_SLEEP
+# seconds (75 on SIGTERM, as the trainer does); with $FAKE_ONCE it fails only on its first run.
+FAKE_TRAINER = """#!/bin/sh
+trap 'echo "fake trainer: SIGTERM"; exit 75' TERM
+echo "fake trainer $HOSTNAME: $*"
+marker="$FAKE_DIR/$HOSTNAME.ran"
+if [ -n "$FAKE_ONCE" ] && [ -e "$marker" ]; then FAKE_EXIT=0; fi
+touch "$marker"
+sleep "${FAKE_SLEEP:-0}" & wait $!
+exit "${FAKE_EXIT:-0}"
+"""
+
+
+def fake_trainer_env(directory: Path, **env: str | int) -> list[dict[str, str]]:
+    """template.env that puts the stand-in first on PATH (pods on the node runner are host
+    processes, so a host directory is visible to them)."""
+    script = directory / "densenet-train"
+    script.write_text(FAKE_TRAINER)
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    base = {"PATH": f"{directory}:/usr/bin:/bin", "FAKE_DIR": str(directory)}
+    return [{"name": k, "value": str(v)} for k, v in {**base, **env}.items()]

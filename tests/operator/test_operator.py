@@ -1,0 +1,146 @@
+"""The operator against the real API server: kwok nodes for scale, the node runner for real
+processes. Each test runs its own `densenet-operator run` for its own namespace."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.operator.harness import Jobs, OperatorProcess, fake_trainer_env
+from tests.operator.jobs import JobBuilder
+from tests.polling import eventually
+
+pytestmark = pytest.mark.cluster
+
+RUNNER = {"densenet.dev/node-runner": "true"}
+
+
+@pytest.fixture
+def jobs(api_client, namespace, densenet_crd) -> Jobs:
+    return Jobs(api_client, namespace)
+
+
+@pytest.fixture
+def operator(cluster, namespace, densenet_crd, tmp_path):
+    processes: list[OperatorProcess] = []
+
+    def start(*args: str) -> OperatorProcess:
+        process = OperatorProcess(cluster, namespace, tmp_path, *args).start()
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop()
+
+
+def on_runner(name: str, tmp_path, replicas: int = 2, **env) -> JobBuilder:
+    return (
+        JobBuilder(name)
+        .replicas(replicas)
+        .set("spec.scheduling.nodeSelector", RUNNER)
+        .set("spec.template.env", fake_trainer_env(tmp_path, **env))
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(2, "UsageError"), (3, "DataError"), (4, "Diverged"), (5, "MissingDevice")],
+)
+def test_exit_codes_no_retry_can_fix_fail_the_job(jobs, operator, tmp_path, code, reason):
+    operator()
+    jobs.create(on_runner("perm", tmp_path, FAKE_EXIT=code).build())
+    status = jobs.wait_phase("perm", "Failed")
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == reason
+    assert f"exited {code}" in failed["message"]
+    assert status["restarts"] == 0
+    assert status["attempt"] == 0
+
+
+def test_a_crash_restarts_the_whole_job_which_then_succeeds(jobs, operator, tmp_path):
+    op = operator()
+    jobs.create(on_runner("crash", tmp_path, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1).build())
+    status = jobs.wait_phase("crash", "Succeeded")
+    assert status["restarts"] >= 1
+    assert status["attempt"] == status["restarts"] + status.get("preemptions", 0)
+    restarting = jobs.condition("crash", "Restarting")
+    assert "exited 1 (crash)" in restarting["message"]
+    assert 'densenet_operator_jobs_restarted_total{accelerator="cpu"' in op.metrics()
+    events = jobs.core.list_namespaced_event(jobs.namespace).items
+    assert any(e.reason == "WorkerFailed" and "exited 1" in e.message for e in events)
+
+
+def test_preemption_does_not_count_against_backoff_limit(jobs, operator, tmp_path):
+    operator()
+    job = on_runner("preempt", tmp_path, FAKE_EXIT=75, FAKE_ONCE=1, FAKE_SLEEP=1)
+    jobs.create(job.set("spec.runPolicy.backoffLimit", 0).build())
+    status = jobs.wait_phase("preempt", "Succeeded")
+    assert status["restarts"] == 0
+    assert status["preemptions"] >= 1
+
+
+def test_backoff_limit_exhausted_fails_with_the_last_cause(jobs, operator, tmp_path):
+    operator()
+    job = on_runner("limit", tmp_path, FAKE_EXIT=1).set("spec.runPolicy.backoffLimit", 1)
+    jobs.create(job.build())
+    jobs.wait_phase("limit", "Failed")
+    failed = jobs.condition("limit", "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert "last cause: limit-worker-" in failed["message"]
+    assert jobs.status("limit")["restarts"] == 1
+
+
+def test_deadline_fails_the_job_and_stops_its_pods(jobs, operator, tmp_path):
+    operator()
+    job = on_runner("deadline", tmp_path, FAKE_SLEEP=600)
+    jobs.create(job.set("spec.runPolicy.activeDeadlineSeconds", 4).build())
+    jobs.wait_phase("deadline", "Failed", timeout=60)
+    assert jobs.condition("deadline", "Failed")["reason"] == "DeadlineExceeded"
+    eventually(lambda: not jobs.pods("deadline"), timeout=60, what="pods deleted")
+
+
+def test_ttl_deletes_the_finished_job_and_its_children(jobs, operator, tmp_path):
+    operator()
+    job = on_runner("ttl", tmp_path, replicas=1).set("spec.runPolicy.ttlSecondsAfterFinished", 1)
+    jobs.create(job.build())
+
+    def gone() -> bool:
+        try:
+            jobs.get("ttl")
+        except Exception as err:
+            return getattr(err, "status", None) == 404
+        return False
+
+    eventually(gone, timeout=90, what="the job deleted by its TTL")
+
+
+def test_suspend_deletes_the_pods_and_resume_brings_them_back(jobs, operator, tmp_path):
+    operator()
+    jobs.create(on_runner("pause", tmp_path, FAKE_SLEEP=600).build())
+    jobs.wait_phase("pause", "Running")
+    jobs.patch("pause", {"spec": {"runPolicy": {"suspend": True}}})
+    jobs.wait_phase("pause", "Suspended")
+    eventually(lambda: not jobs.pods("pause"), timeout=60, what="pods gone while suspended")
+    assert jobs.condition("pause", "Suspended")["status"] == "True"
+    jobs.patch("pause", {"spec": {"runPolicy": {"suspend": False}}})
+    status = jobs.wait_phase("pause", "Running")
+    assert status["restarts"] == 0
+    assert len(jobs.pods("pause")) == 2
+
+
+def test_a_missing_configmap_gives_a_clear_condition_not_a_crash_loop(jobs, operator, tmp_path):
+    op = operator()
+    missing = {"configMapKeyRef": {"name": "no-such-config", "key": "k"}}
+    env = [*fake_trainer_env(tmp_path), {"name": "FROM_MISSING", "valueFrom": missing}]
+    job = JobBuilder("badref").set("spec.scheduling.nodeSelector", RUNNER)
+    jobs.create(job.set("spec.template.env", env).build())
+
+    def reported() -> dict | None:
+        condition = jobs.condition("badref", "PodsNotStarting")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = eventually(reported, timeout=60, what="a PodsNotStarting condition")
+    assert "CreateContainerConfigError" in condition["message"]
+    assert "no-such-config" in condition["message"]
+    assert op.process.poll() is None
+    assert jobs.status("badref")["phase"] in ("Pending", "Initializing")
