@@ -136,3 +136,38 @@ def test_gaudi_multi_worker_has_one_chief_when_tf_config_names_one(
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
     device = gaudi.create(RunConfig(device="hpu"))
     assert (device.rank, device.is_chief, device.num_workers) == (rank, chief, 3)
+
+
+def test_ascend_processes_share_the_logged_loss_and_the_stop_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """On Ascend the strategy spans one process: the losses and the stop flag of every step
+    (and the evaluation counts) are summed over the job with npu_device's all-reduce, so a
+    SIGTERM seen by one rank stops all at one step and every rank logs the job's loss."""
+    import types
+
+    import tensorflow as tf
+
+    from densenet_trainer.config import RunConfig
+    from densenet_trainer.task import across_processes
+
+    calls = []
+    other_rank = tf.constant([3.0, 0.5, 3.5, 1.0])  # its loss, and it got the SIGTERM
+    distribute = types.ModuleType("npu_device.distribute")
+    distribute.all_reduce = lambda values, op: calls.append(op) or [values[0] + other_rank]
+    distribute.broadcast = lambda variables, root_rank: None
+    npu = types.ModuleType("npu_device")
+    npu.open = lambda: types.SimpleNamespace(as_default=lambda: None)
+    npu.distribute = distribute
+    monkeypatch.setitem(sys.modules, "npu_device", npu)
+    monkeypatch.setitem(sys.modules, "npu_device.distribute", distribute)
+    table = tmp_path / "hccl.json"
+    _write(table, COMPLETED)
+    monkeypatch.setenv("RANK_TABLE_FILE", str(table))
+    monkeypatch.setenv("RANK_SIZE", "2")
+    monkeypatch.setenv("RANK_ID", "0")
+    device = ascend.create(RunConfig(device="npu"))
+    mine = tf.constant([1.0, 0.5, 1.5, 0.0])
+    got = across_processes(mine, device.all_reduce_sum, device.num_workers)
+    assert got.numpy().tolist() == [2.0, 0.5, 2.5, 1.0]  # mean losses, summed stop
+    assert calls == ["sum"]

@@ -112,3 +112,54 @@ def test_sigterm_during_startup_still_says_preempted(tmp_path: Path) -> None:
         proc.kill()
     assert code == ExitCode.PREEMPTED, out.read_text()
     assert "preempted (SIGTERM) before training started" in out.read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_during_evaluation_stops_it_and_checkpoints(
+    tmp_path: Path, digits_folder_dataset
+) -> None:
+    """An evaluation of the 360 digits one pair at a time is cut short by SIGTERM: the
+    trainer checkpoints the step and exits 75 instead of finishing the pass."""
+    data = digits_folder_dataset
+    out = tmp_path / "first.log"
+    proc = start(
+        "--data_dir",
+        data.path,
+        *SMALL,
+        "--batch_size",
+        "2",
+        "--mode",
+        "train_and_evaluate",
+        "--epochs_between_evals",
+        "0.0028",  # x 719 steps per epoch: every 2 steps
+        "--max_train_steps",
+        "100",
+        "--display_every",
+        "1",
+        "--save_checkpoints_steps",
+        "1000",
+        "--export",
+        "false",
+        "--log_dir",
+        str(tmp_path / "run"),
+        output=out,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while "evaluating at step 2" not in out.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, out.read_text()
+            time.sleep(0.1)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    text = out.read_text()
+    assert code == ExitCode.PREEMPTED, text
+    stopped = re.search(r"^evaluation at step 2 stopped after (\d+) images: SIGTERM$", text, re.M)
+    assert stopped and int(stopped.group(1)) < data.num_validation, text
+    assert "eval: step:" not in text  # no partial figures reported as the result
+    assert re.search(r"^preempted at step 2: checkpoint written", text, re.M), text
+    assert (tmp_path / "run" / "ckpt-2.index").exists()
+    assert took < 20, took

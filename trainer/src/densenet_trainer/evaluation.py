@@ -21,10 +21,14 @@ class EvalResult:
     top1: float
     top5: float
     examples: int
+    interrupted: bool = False  # a SIGTERM ended the pass early: the figures are partial
 
 
 def _result(totals: tf.Tensor) -> EvalResult:
-    top1, top5, count = (float(x) for x in totals.numpy())
+    values = [float(x) for x in totals.numpy()]
+    top1, top5, count = values[:3]
+    if len(values) > 3 and values[3] > 0:
+        return EvalResult(0.0, 0.0, int(count), interrupted=True)
     if count == 0:
         raise data.DataError("the validation split is empty")
     return EvalResult(top1 / count, top5 / count, int(count))

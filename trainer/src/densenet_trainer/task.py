@@ -20,6 +20,20 @@ from .schedules import Schedule, StepSchedule
 SUM = tf.distribute.ReduceOp.SUM
 # Index of each value in the vector the train loop returns.
 LOSS, REG_LOSS, TOTAL_LOSS, STOP = range(4)
+# ... and in the one the eval loop returns.
+TOP1, TOPK, EXAMPLES, EVAL_STOP = range(4)
+
+
+def across_processes(
+    values: tf.Tensor, all_reduce_sum: Callable[[tf.Tensor], tf.Tensor] | None, processes: int
+) -> tf.Tensor:
+    """[loss, reg_loss, total_loss, stop] of this process -> of the job, where the strategy
+    spans one process only (Ascend): losses averaged, stop summed, so every process logs the
+    same losses and stops at the same step."""
+    if all_reduce_sum is None:
+        return values
+    summed = all_reduce_sum(values)
+    return tf.concat([summed[:STOP] / float(processes), summed[STOP:]], 0)
 
 
 def make_optimizer(config: TrainerConfig, learning_rate: Any) -> Any:
@@ -112,6 +126,7 @@ class ClassificationTask:
         after a step whose loss is not finite or when any replica was asked to stop; the
         stop flag is summed across workers with the losses so all of them stop together."""
         strategy = self.strategy
+        all_reduce_sum = self.device.all_reduce_sum
         step = self._train_step
         if self.config.run.xla:
             step = tf.function(step, jit_compile=True)
@@ -122,6 +137,7 @@ class ClassificationTask:
             for _ in tf.range(n):
                 per_replica = strategy.run(step, args=next(iterator))
                 values = strategy.reduce(SUM, per_replica, axis=None)
+                values = across_processes(values, all_reduce_sum, self.device.num_workers)
                 self.global_step.assign_add(1)
                 done += 1
                 finite = tf.reduce_all(tf.math.is_finite(values[:STOP]))
@@ -132,17 +148,32 @@ class ClassificationTask:
         return tf.function(loop)
 
     def make_eval_loop(self) -> Callable[[Any], tf.Tensor]:
-        """``loop(distributed_dataset)`` returns [top-1 hits, top-5 hits, examples]."""
+        """``loop(distributed_dataset)`` returns [top-1 hits, top-5 hits, examples, stop] of
+        the whole job. A SIGTERM ends the pass after the batch in progress (stop > 0); the
+        flag is summed across workers with the counts, so all of them leave together. Where
+        processes hold uneven shards (Ascend), they sum once, after the pass."""
         strategy = self.strategy
         k = min(5, self.config.data.num_classes)
 
         def step(images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-            return hits(self.model(images, training=False), labels, k)
+            stop = tf.cast(self.stop_requested.read_value(), tf.float32)
+            return tf.concat([hits(self.model(images, training=False), labels, k), [stop]], 0)
 
         def loop(dataset: Any) -> tf.Tensor:
-            totals = tf.zeros([3])
-            for batch in dataset:
-                totals += strategy.reduce(SUM, strategy.run(step, args=batch), axis=None)
+            iterator = iter(dataset)
+            totals = tf.zeros([4])
+            more = tf.constant(True)
+            while more:
+                batch = iterator.get_next_as_optional()
+                more = batch.has_value()
+                if more:
+                    values = strategy.reduce(
+                        SUM, strategy.run(step, args=batch.get_value()), axis=None
+                    )
+                    totals = tf.concat([totals[:EVAL_STOP] + values[:EVAL_STOP], values[3:]], 0)
+                    more = values[EVAL_STOP] <= 0
+            if self.device.all_reduce_sum is not None:
+                totals = self.device.all_reduce_sum(totals)
             return totals
 
         return tf.function(loop)

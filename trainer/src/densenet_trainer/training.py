@@ -106,12 +106,18 @@ class Trainer:
     def _eval_every(self) -> int:
         return max(1, round(self.config.run.epochs_between_evals * self.steps_per_epoch))
 
-    def evaluate(self, step: int) -> None:
+    def evaluate(self, step: int) -> bool:
+        """Evaluate and log; False when a SIGTERM cut the pass short (nothing logged)."""
         if self._eval_loop is None:
             self._eval_loop = self.task.make_eval_loop()
+        self.log(f"evaluating at step {step}")
         result = evaluate_task(self.task, self.config, self.device, self._eval_loop)
+        if result.interrupted:
+            self.log(f"evaluation at step {step} stopped after {result.examples} images: SIGTERM")
+            return False
         self.metrics.set_eval(result.top1, result.top5)
         self.log(logs.eval_line(step, result.top1, result.top5, result.examples))
+        return True
 
     def _save(self, step: int) -> None:
         if self.checkpoints_on:
@@ -204,8 +210,9 @@ class Trainer:
                 return self._preempted(step)
             if step % run.save_checkpoints_steps == 0 or step % self.steps_per_epoch == 0:
                 self._save(step)
-            if run.mode == "train_and_evaluate" and step % self._eval_every == 0:
-                self.evaluate(step)
+            evaluating = run.mode == "train_and_evaluate" and step % self._eval_every == 0
+            if evaluating and not self.evaluate(step):
+                return self._preempted(step)
         if self.benchmark:
             elapsed = time.perf_counter() - bench_start if bench_start else 0.0
             rate = bench_images / elapsed if elapsed > 0 else float("nan")
@@ -238,8 +245,9 @@ class Trainer:
         self._save(step)
         # Every rank prints it: equal digests prove the replicas stayed in sync.
         self.log(f"weights sha256: {weights_digest(self.task.model)} step: {step}")
-        if run.mode == "train_and_evaluate" and step % self._eval_every != 0:
-            self.evaluate(step)
+        evaluating = run.mode == "train_and_evaluate" and step % self._eval_every != 0
+        if evaluating and not self.evaluate(step):
+            return self._preempted(step)
         if run.export and self.device.is_chief:
             path = export(self.task, os.path.join(run.log_dir, "saved_model"))
             self.log(f"saved model: {path}")

@@ -83,7 +83,7 @@ def create(config: RunConfig) -> DeviceContext:
         wait_for_rank_table(table_file, config.rank_table_timeout)
     os.environ.setdefault(env.ASCEND_DEVICE_ID, os.environ.get(env.DEVICE_ID, "0"))
     npu_device.open().as_default()
-    all_reduce = broadcast = None
+    all_reduce = broadcast = reduce_sum = None
     if rank_size > 1:
         from npu_device import distribute as npu_distribute  # noqa: PLC0415
 
@@ -93,6 +93,9 @@ def create(config: RunConfig) -> DeviceContext:
         def broadcast(variables: list) -> None:
             npu_distribute.broadcast(variables, root_rank=0)
 
+        def reduce_sum(value: Any) -> Any:
+            return npu_distribute.all_reduce([value], "sum")[0]
+
     return DeviceContext(
         "npu",
         tf.distribute.get_strategy(),
@@ -100,4 +103,5 @@ def create(config: RunConfig) -> DeviceContext:
         num_workers=rank_size,
         all_reduce_gradients=all_reduce,
         broadcast_variables=broadcast,
+        all_reduce_sum=reduce_sum,
     )

@@ -19,6 +19,9 @@ class DeviceContext:
     # with npu_device's collectives. None elsewhere (the strategy does it).
     all_reduce_gradients: Callable[[list], list] | None = None
     broadcast_variables: Callable[[list], None] | None = None
+    # Sum of a small tensor over the job's processes where the strategy does not span them
+    # (Ascend): the logged losses, the stop flag and the evaluation counts go through it.
+    all_reduce_sum: Callable[[Any], Any] | None = None
 
     @property
     def is_chief(self) -> bool:
