@@ -109,6 +109,11 @@ BAD_JOBS: list[tuple[str, JobBuilder, str]] = [
         JobBuilder().set("spec.checkpoint.path", "ckpt"),
         "spec.checkpoint.path",
     ),
+    (
+        "gaudi without memory",
+        JobBuilder().accelerator("gaudi", 8),
+        "spec.template.resources.requests",
+    ),
     ("misspelt field", JobBuilder().set("spec.trainig", {"lr": 0.1}), "spec.trainig"),
 ]
 

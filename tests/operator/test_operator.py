@@ -144,3 +144,116 @@ def test_a_missing_configmap_gives_a_clear_condition_not_a_crash_loop(jobs, oper
     assert "no-such-config" in condition["message"]
     assert op.process.poll() is None
     assert jobs.status("badref")["phase"] in ("Pending", "Initializing")
+
+
+FAKE = {"densenet.dev/fake-node": "true"}
+FAKE_TOLERATION = {"key": "densenet.dev/fake-node", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def on_kwok(name: str, kind: str, per_pod: int, replicas: int = 2) -> JobBuilder:
+    return (
+        JobBuilder(name)
+        .accelerator(kind, per_pod)
+        .replicas(replicas)
+        .set("spec.scheduling.nodeSelector", FAKE)
+        .set("spec.scheduling.tolerations", [FAKE_TOLERATION])
+    )
+
+
+STATIC_SERVERS = [
+    {"serverId": f"10.10.0.{i}", "devices": [{"deviceId": "0", "deviceIp": f"192.168.1.{i}"}]}
+    for i in range(2)
+]
+
+
+@pytest.mark.parametrize(
+    ("builder", "phase"),
+    [
+        (on_kwok("kcpu", "cpu", 1), "Running"),
+        (
+            on_kwok("kgaudi", "gaudi", 4).set("spec.template.resources.requests.memory", "1Gi"),
+            "Running",
+        ),
+        (
+            on_kwok("kascend", "ascend", 1).set(
+                "spec.ascend", {"source": "static", "servers": STATIC_SERVERS}
+            ),
+            "Running",
+        ),
+        # No fake node has NVIDIA GPUs: the scheduler's message must reach the job.
+        (on_kwok("knvidia", "nvidia", 8), "Pending"),
+    ],
+    ids=["cpu", "gaudi", "ascend-static", "nvidia-unschedulable"],
+)
+def test_children_match_the_render_and_go_with_the_job(jobs, operator, api_client, builder, phase):
+    from densenet_operator import DEFAULT_TRAINER_IMAGE, schema
+    from densenet_operator.job import Job
+    from densenet_operator.render import render
+
+    operator()
+    created = jobs.create(builder.build())
+    name = created["metadata"]["name"]
+    status = jobs.wait_phase(name, phase)
+    wanted = render(
+        Job.from_object(schema.apply(builder.build()), jobs.namespace), DEFAULT_TRAINER_IMAGE
+    )
+    pods = {p.metadata.name: p for p in jobs.pods(name)}
+    assert sorted(pods) == sorted(p["metadata"]["name"] for p in wanted.pods)
+    serialize = api_client.sanitize_for_serialization
+    for want in wanted.pods:
+        got = serialize(pods[want["metadata"]["name"]])
+        assert got["spec"]["containers"][0]["command"] == want["spec"]["containers"][0]["command"]
+        assert got["spec"]["containers"][0]["env"] == want["spec"]["containers"][0]["env"]
+        assert got["metadata"]["labels"] == want["metadata"]["labels"]
+        (owner,) = got["metadata"]["ownerReferences"]
+        assert owner["uid"] == created["metadata"]["uid"] and owner["controller"] is True
+    for cm in wanted.config_maps:
+        got = jobs.core.read_namespaced_config_map(cm["metadata"]["name"], jobs.namespace)
+        assert got.data == cm["data"]
+    if phase == "Pending":
+        eventually(
+            lambda: (jobs.condition(name, "PodsNotStarting") or {}).get("status") == "True",
+            timeout=30,
+            what="PodsNotStarting",
+        )
+        assert "Insufficient nvidia.com/gpu" in jobs.condition(name, "PodsNotStarting")["message"]
+    else:
+        assert status["replicas"]["active"] == 2
+    jobs.delete(name)
+    # The garbage collector removes every child through its ownerReference.
+    eventually(lambda: not jobs.pods(name), timeout=60, what="pods garbage-collected")
+    eventually(
+        lambda: not jobs.core.list_namespaced_service(jobs.namespace).items,
+        timeout=60,
+        what="Service garbage-collected",
+    )
+
+
+def test_operator_killed_while_creating_a_16_pod_job_creates_exactly_16(jobs, operator):
+    op = operator()
+    jobs.create(on_kwok("big", "cpu", 1, replicas=16).build())
+    eventually(lambda: jobs.pods("big"), timeout=30, interval=0.05, what="the first pod")
+    op.kill()
+    operator()
+    status = jobs.wait_phase("big", "Running", timeout=120)
+    pods = jobs.pods("big")
+    assert len(pods) == 16
+    assert sorted(int(p.metadata.labels["densenet.dev/replica-index"]) for p in pods) == list(
+        range(16)
+    )
+    assert {p.metadata.labels["densenet.dev/attempt"] for p in pods} == {"0"}
+    assert status["restarts"] == 0 and status["attempt"] == 0
+
+
+def test_pods_on_fake_nodes_are_never_dialled(jobs, operator):
+    op = operator()
+    jobs.create(on_kwok("nodial", "cpu", 1, replicas=1).build())
+    jobs.wait_phase("nodial", "Running")
+
+    def skipped() -> bool:
+        return 'densenet_operator_progress_reads_total{result="skipped"}' in op.metrics()
+
+    eventually(skipped, timeout=30, what="a progress read skipped")
+    text = op.metrics()
+    assert 'result="ok"' not in text and 'result="failed"' not in text
+    assert "progress" not in jobs.status("nodial")

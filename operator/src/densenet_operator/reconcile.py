@@ -3,12 +3,15 @@ coalesced, every known job looked at again on a timer, progress read on its own 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from . import policy, progress
 from .job import ANNOTATION_PRIVILEGED, Job
@@ -20,6 +23,8 @@ from .settings import Settings
 
 log = logging.getLogger("densenet_operator")
 Key = tuple[str, str]  # namespace, name
+# Condition when the API refuses a child object, as a ReplicaSet reports it.
+FAILED_CREATE = ("ReplicaFailure", "FailedCreate")
 
 
 class Coalescer:
@@ -45,6 +50,13 @@ class Coalescer:
         finally:
             with self._lock:
                 self._state.pop(key, None)
+
+
+def api_message(err: ApiException) -> str:
+    try:
+        return str(json.loads(err.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{err.status} {err.reason}"
 
 
 def now_utc() -> datetime:
@@ -118,22 +130,20 @@ class Reconciler:
         key = (job.namespace, job.name)
         labels = {"namespace": job.namespace, "accelerator": job.accelerator}
         if plan.create:
-            for child in render_shared(job).objects():
-                self.cluster.create(child, obj)
-            attempt = plan.status["attempt"]
-            for index in plan.create:
-                pod = render_pod(job, index, self.settings.trainer_image, attempt)
-                if self.cluster.create(pod, obj):
-                    self.metrics.pods_created.labels(**labels).inc()
-                    note = pod["metadata"]["annotations"].get(ANNOTATION_PRIVILEGED)
-                    if note:
-                        plan.events.append(
-                            policy.Event(
-                                policy.WARNING,
-                                "PrivilegedPod",
-                                f"{pod['metadata']['name']}: {note}",
-                            )
-                        )
+            try:
+                self.create_children(job, obj, plan)
+                if any(c["type"] == FAILED_CREATE[0] for c in plan.status.get("conditions", [])):
+                    created = {"type": FAILED_CREATE[0], "status": "False", "reason": "Created"}
+                    policy.set_condition(plan.status, {**created, "message": ""}, now_utc())
+            except ApiException as err:
+                if err.status is None or not 400 <= err.status < 500:
+                    raise
+                # The API refused a child (admission, quota, an invalid template): say so in
+                # the job rather than retry blindly; the resync tries again.
+                message = f"the API server refused a child object: {api_message(err)}"
+                refused = {"type": FAILED_CREATE[0], "status": "True", "reason": FAILED_CREATE[1]}
+                policy.set_condition(plan.status, {**refused, "message": message}, now_utc())
+                plan.events.append(policy.Event(policy.WARNING, "CreateRefused", message))
         if plan.rank_table is not None:
             self.cluster.write_config_map(
                 job.namespace, job.rank_table_configmap, {ranktable.KEY: plan.rank_table}
@@ -153,6 +163,19 @@ class Reconciler:
             self.cluster.delete_job(job.namespace, job.name)
         elif plan.requeue_after is not None and plan.requeue_after < self.settings.resync_interval:
             self._schedule(key, plan.requeue_after)
+
+    def create_children(self, job: Job, obj: dict[str, Any], plan: policy.Plan) -> None:
+        for child in render_shared(job).objects():
+            self.cluster.create(child, obj)
+        labels = {"namespace": job.namespace, "accelerator": job.accelerator}
+        for index in plan.create:
+            pod = render_pod(job, index, self.settings.trainer_image, plan.status["attempt"])
+            if self.cluster.create(pod, obj):
+                self.metrics.pods_created.labels(**labels).inc()
+                note = pod["metadata"]["annotations"].get(ANNOTATION_PRIVILEGED)
+                if note:
+                    message = f"{pod['metadata']['name']}: {note}"
+                    plan.events.append(policy.Event(policy.WARNING, "PrivilegedPod", message))
 
     def _schedule(self, key: Key, seconds: float) -> None:
         timer = threading.Timer(seconds, self.trigger, args=(*key, "timer"))
