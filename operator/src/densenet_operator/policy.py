@@ -92,6 +92,7 @@ class Decider:
         self.old = obj.get("status") or {}
         self.status = copy.deepcopy(self.old)
         self.plan = Plan(status=self.status)
+        self.table_ready = False
 
     # --- transitions -------------------------------------------------------------------
     def condition(self, kind: str, value: bool, reason: str, message: str) -> None:
@@ -361,7 +362,7 @@ class Decider:
         ):
             self.succeed()
             return
-        table_ready = self.rank_table(current)
+        table_ready = self.table_ready
         all_running = len(current) == self.job.replicas and all(
             p.running or p.phase == SUCCEEDED for p in current.values()
         )
@@ -391,6 +392,8 @@ class Decider:
         elif not self.deadline_passed() and not self.suspended():
             self.delete_pods([p for p in self.pods if p.attempt != self.attempt])
             current = self.current()
+            # Before the ends: a table completed just as a worker exits is still written.
+            self.table_ready = self.rank_table(current)
             if not self.handle_ends(current):
                 self.launch(current)
                 self.progress_phase(current)
