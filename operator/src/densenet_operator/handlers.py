@@ -16,6 +16,10 @@ from .job import LABEL_JOB, LABEL_MANAGED_BY, MANAGER
 from .reconcile import Reconciler
 from .schema import GROUP, PLURAL, VERSION
 
+# Handler threads: reconciles are mostly waiting for the API server, so many jobs can be
+# worked on at once; per job, the reconciler's coalescer keeps it to one at a time.
+WORKERS = 32
+
 
 def register(registry: kopf.OperatorRegistry) -> None:
     """Register the handlers on ``registry`` (no registration by import side effects)."""
@@ -27,6 +31,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.posting.level = logging.WARNING  # our Events are posted by the reconciler
+        settings.execution.max_workers = WORKERS
         settings.watching.server_timeout = 300
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
@@ -37,17 +42,26 @@ def register(registry: kopf.OperatorRegistry) -> None:
         memo.reconciler.stop()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def job_changed(type: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    def job_changed(
+        type: str, name: str, namespace: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+    ) -> None:
         reconciler: Reconciler = memo.reconciler
         if type == "DELETED":
             reconciler.forget(namespace, name)
-        else:
+        elif reconciler.job_needs_look(namespace, name, body):
             reconciler.trigger(namespace, name, "job")
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
-    def pod_changed(labels: dict[str, str], namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    def pod_changed(
+        type: str,
+        labels: dict[str, str],
+        namespace: str,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
         job_name = labels.get(LABEL_JOB)
-        if job_name:
+        if job_name and memo.reconciler.pod_needs_look(type, body):
             memo.reconciler.trigger(namespace, job_name, "pod")
 
     @kopf.on.probe(id="jobs", registry=registry)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,13 +74,39 @@ class Reconciler:
         self._timers: dict[Key, threading.Timer] = {}
         self._timers_lock = threading.Lock()
         self._samples: dict[Key, progress.Sample] = {}
+        self._pod_marks: dict[str, tuple] = {}  # pod uid -> what the decision last saw
         self._stop = threading.Event()
+        # Events are posted off the reconcile path: they inform, nothing waits for them.
+        self._events: queue.Queue[tuple[dict[str, Any], policy.Event]] = queue.Queue()
         self._threads: list[threading.Thread] = []
 
     # --- entry points -------------------------------------------------------------------
     def trigger(self, namespace: str, name: str, handler: str) -> None:
         key = (namespace, name)
         self.coalescer.run(key, lambda: self._timed(key, handler))
+
+    def job_needs_look(self, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
+        """A job event matters unless it only echoes a status we wrote for its current spec."""
+        status = body.get("status") or {}
+        known = (namespace, name) in self.phases
+        return not known or status.get("observedGeneration") != body["metadata"].get("generation")
+
+    def pod_needs_look(self, event: str | None, body: Mapping[str, Any]) -> bool:
+        """A pod event matters when something the decision reads changed."""
+        uid = body["metadata"].get("uid", "")
+        if event == "DELETED":
+            self._pod_marks.pop(uid, None)
+            return True
+        pod = view(dict(body))
+        annotations = pod.source["metadata"].get("annotations") or {}
+        mark = (
+            pod.phase, pod.deleting, pod.node_name, pod.exit_code, pod.evicted,
+            pod.not_started_reason, ranktable.ANNOTATION in annotations,
+        )  # fmt: skip
+        if self._pod_marks.get(uid) == mark:
+            return False
+        self._pod_marks[uid] = mark
+        return True
 
     def forget(self, namespace: str, name: str) -> None:
         key = (namespace, name)
@@ -92,7 +119,7 @@ class Reconciler:
         self.metrics.set_phases(list(self.phases.values()))
 
     def start(self) -> None:
-        for target in (self._resync_loop, self._progress_loop):
+        for target in (self._resync_loop, self._progress_loop, self._event_loop):
             thread = threading.Thread(target=target, name=target.__name__, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -154,7 +181,7 @@ class Reconciler:
             self.cluster.delete_pod(job.namespace, name, force=True)
         self.cluster.patch_status(obj, plan.status)
         for event in plan.events:
-            self.cluster.post_event(obj, event)
+            self._events.put((obj, event))
         for counter in plan.counters:
             self.metrics.count(counter, **labels)
         self.phases[key] = plan.status.get("phase", policy.PENDING)
@@ -192,6 +219,14 @@ class Reconciler:
         while not self._stop.wait(self.settings.resync_interval):
             for key in list(self.phases):
                 self.trigger(*key, "resync")
+
+    def _event_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                obj, event = self._events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            self.cluster.post_event(obj, event)
 
     def _progress_loop(self) -> None:
         while not self._stop.wait(self.settings.progress_interval):

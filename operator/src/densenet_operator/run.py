@@ -28,7 +28,10 @@ def _api_client() -> kube_client.ApiClient:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
-    return kube_client.ApiClient()
+    configuration = kube_client.Configuration.get_default_copy()
+    # One connection per handler thread, or the threads queue for the default pool of 10.
+    configuration.connection_pool_maxsize = handlers.WORKERS
+    return kube_client.ApiClient(configuration)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,174 @@
+"""Operator at scale on the local control plane: apply N jobs x 4 pods at once (kwok nodes run
+them) and print, per job, the time from apply until all its pods exist and until all are
+Running (p50, p99), plus the operator's peak RSS and CPU seconds.
+
+    .venv/bin/python benchmarks/operator_scale.py [--jobs 100] [--pods-per-job 4]
+
+Needs the local cluster (`make cluster-up`; started here if it is not running). Adds kwok
+nodes for the pods (110 pods each) and removes them, its namespace and the operator at the end.
+The API server's rate limits are the control plane's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes import watch
+
+from densenet_operator import schema
+from devcluster import cluster as devcluster
+from devcluster.config import ClusterPaths
+from devcluster.nodes import FAKE_TOLERATION, FakeNodeSpec, node_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+PODS_PER_NODE = 110
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def job(name: str, pods: int, selector: dict[str, str]) -> dict:
+    return {
+        "apiVersion": schema.API_VERSION,
+        "kind": schema.KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": pods,
+            "dataset": {"format": "synthetic"},
+            "scheduling": {"nodeSelector": selector, "tolerations": [FAKE_TOLERATION]},
+        },
+    }
+
+
+class PodTimes(threading.Thread):
+    """Watches the namespace's pods: first time each job has all pods, and all Running."""
+
+    def __init__(self, core: kube_client.CoreV1Api, namespace: str, pods: int) -> None:
+        super().__init__(daemon=True)
+        self.core, self.namespace, self.pods = core, namespace, pods
+        self.seen: dict[str, set[str]] = {}
+        self.running: dict[str, set[str]] = {}
+        self.all_exist: dict[str, float] = {}
+        self.all_running: dict[str, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        w = watch.Watch()
+        for event in w.stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=600):
+            now = time.monotonic()
+            pod = event["object"]
+            owner = (pod.metadata.labels or {}).get("densenet.dev/job-name")
+            if not owner:
+                continue
+            self.seen.setdefault(owner, set()).add(pod.metadata.name)
+            if len(self.seen[owner]) == self.pods:
+                self.all_exist.setdefault(owner, now)
+            if pod.status and pod.status.phase == "Running":
+                self.running.setdefault(owner, set()).add(pod.metadata.name)
+                if len(self.running[owner]) == self.pods:
+                    self.all_running.setdefault(owner, now)
+            if self.stop.is_set():
+                w.stop()
+
+
+def proc_figures(pid: int) -> tuple[float, float]:
+    """Peak RSS (MB) and CPU seconds of a process."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            rss = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--pods-per-job", type=int, default=4)
+    args = parser.parse_args()
+
+    paths = ClusterPaths.default()
+    kubeconfig = devcluster.up(paths, with_runner=False, log=lambda _m: None)
+    kube_config.load_kube_config(str(kubeconfig))
+    core = kube_client.CoreV1Api()
+    custom = kube_client.CustomObjectsApi()
+    subprocess.run(
+        [str(paths.bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), "apply", "-f",
+         str(REPO / "crds")], check=True, capture_output=True,
+    )  # fmt: skip
+
+    run_id = uuid.uuid4().hex[:6]
+    namespace = f"bench-{run_id}"
+    selector = {"densenet.dev/bench": run_id}
+    total_pods = args.jobs * args.pods_per_job
+    nodes = [f"kwok-bench-{run_id}-{i}" for i in range(-(-total_pods // PODS_PER_NODE))]
+    for name in nodes:
+        manifest = node_manifest(FakeNodeSpec(name, extra_labels=selector))
+        core.create_node(manifest)
+    core.create_namespace({"metadata": {"name": namespace}})
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "densenet_operator.cli", "run", "-n", namespace,
+         "--liveness", "", "--metrics-port", "0"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    watcher = PodTimes(core, namespace, args.pods_per_job)
+    watcher.start()
+    try:
+        time.sleep(3)  # the operator's watches are up (not part of any figure)
+        applied: dict[str, float] = {}
+        for i in range(args.jobs):
+            name = f"job-{i:03d}"
+            custom.create_namespaced_custom_object(
+                schema.GROUP, schema.VERSION, namespace, schema.PLURAL,
+                job(name, args.pods_per_job, selector),
+            )  # fmt: skip
+            applied[name] = time.monotonic()
+        deadline = time.monotonic() + 300
+        while len(watcher.all_running) < args.jobs and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rss, cpu = proc_figures(operator.pid)
+    finally:
+        watcher.stop.set()
+        operator.terminate()
+        operator.wait(30)
+        core.delete_namespace(namespace)
+        # Pods go with their namespace while kwok still runs their nodes; then the nodes.
+        gone_by = time.monotonic() + 300
+        while time.monotonic() < gone_by and any(
+            ns.metadata.name == namespace for ns in core.list_namespace().items
+        ):
+            time.sleep(1)
+        for name in nodes:
+            core.delete_node(name)
+
+    exist = [watcher.all_exist[n] - t for n, t in applied.items() if n in watcher.all_exist]
+    running = [watcher.all_running[n] - t for n, t in applied.items() if n in watcher.all_running]
+    print(f"{args.jobs} jobs x {args.pods_per_job} pods on {len(nodes)} kwok nodes")
+    for what, values in (("all pods exist", exist), ("all pods Running", running)):
+        if len(values) < args.jobs:
+            print(f"  {what}: only {len(values)} of {args.jobs} jobs got there in 300 s")
+        if values:
+            print(
+                f"  apply -> {what}: p50 {statistics.median(values):.2f} s, "
+                f"p99 {percentile(values, 99):.2f} s, max {max(values):.2f} s"
+            )
+    print(f"  operator: peak RSS {rss:.0f} MB, CPU {cpu:.1f} s")
+    return 0 if len(running) == args.jobs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
