@@ -320,3 +320,60 @@ def test_progress_of_a_real_trainer_reaches_the_status(jobs, operator):
     jobs.wait_phase("live", "Succeeded", timeout=180)
     printed = jobs.get("live")["status"]["progress"]
     assert printed["step"] <= 80
+
+
+def test_a_volume_the_pods_cannot_mount_gives_a_clear_condition(jobs, operator, tmp_path):
+    operator()
+    job = (
+        on_runner("badvol", tmp_path, replicas=1)
+        .set("spec.template.volumes", [{"name": "extra", "configMap": {"name": "absent-cm"}}])
+        .set("spec.template.volumeMounts", [{"name": "extra", "mountPath": "/extra"}])
+    )
+    jobs.create(job.build())
+
+    def reported() -> dict | None:
+        condition = jobs.condition("badvol", "PodsNotStarting")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = eventually(reported, timeout=60, what="a PodsNotStarting condition")
+    assert "absent-cm" in condition["message"]
+
+
+def test_liveness_and_metrics_endpoints(cluster, namespace, densenet_crd, tmp_path):
+    import subprocess
+    import urllib.request
+
+    from tests.operator.harness import free_port
+
+    port = free_port()
+    op = OperatorProcess(
+        cluster, namespace, tmp_path, "--liveness", f"http://127.0.0.1:{port}/healthz"
+    )
+    # The harness passes --liveness '' first; the later flag wins.
+    op.start()
+    try:
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        eventually(healthy, timeout=30, what="kopf's liveness endpoint")
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"],
+            input=op.metrics(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        for name in (
+            "densenet_operator_jobs_created_total",
+            "densenet_operator_reconcile_duration_seconds",
+            "densenet_operator_jobs",
+        ):
+            assert f"# TYPE {name.removesuffix('_total')}" in op.metrics()
+    finally:
+        op.stop()
