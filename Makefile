@@ -5,7 +5,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean
+.PHONY: system-packages venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean
 
 # Editable installs map packages at install time: a new package directory needs a reinstall.
 PACKAGE_MARKERS := $(wildcard trainer/src/*/__init__.py operator/src/*/__init__.py hack/*/__init__.py)
@@ -29,7 +29,11 @@ venv-keras2: .venv-keras2/.installed
 binaries:
 	bash hack/build-binaries.sh
 
-test: venv venv-keras2 binaries
+# prometheus (promtool), iproute2, util-linux from Debian, when missing (needs root).
+system-packages:
+	bash hack/install-system-packages.sh
+
+test: system-packages venv venv-keras2 binaries
 	$(VENV)/bin/pytest tests
 
 lint: venv

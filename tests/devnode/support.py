@@ -18,7 +18,7 @@ HOST_PYTHON_IMAGE = "python:3.11-slim"  # unmatched by the image map: the host's
 
 def runner_node(cluster) -> str:
     if cluster.runner_node is None:
-        pytest.skip("no node runner on this machine (it needs root)")
+        pytest.fail("no node runner on this machine (it needs root)")
     return cluster.runner_node
 
 

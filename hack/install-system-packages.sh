@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the tests and the local cluster need, installed when missing:
+#   prometheus  the Prometheus server and promtool (metrics checks, alert rule tests)
+#   iproute2    ip netns / veth / bridge for the node runner's pod network
+#   util-linux  unshare and nsenter for the node runner's containers
+# Needs root (apt-get); `make test` and .ci/run call it. Changes nothing when all are present.
+set -euo pipefail
+packages=(prometheus iproute2 util-linux)
+need=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+((${#need[@]})) || exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-system-packages: need root to apt-get install ${need[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+echo "install-system-packages: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
