@@ -1,15 +1,19 @@
 """Readiness and liveness probes (httpGet, tcpSocket, exec), one thread per probed container,
-with the kubelet's defaults and thresholds. Probes go to the pod's own IP, on the pod network."""
+with the kubelet's defaults and thresholds. Probes go to the pod's own IP, on the pod network;
+a probe `host` outside the pod network and loopback is never dialled (the probe fails)."""
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import logging
 import socket
 import ssl
 import subprocess
 import threading
 from dataclasses import dataclass, field
+
+from devcluster import config
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,19 @@ def resolve_port(port: int | str, container: dict) -> int:
     raise ValueError(f"no container port named {port!r}")
 
 
+def probe_target(host: str | None, pod_ip: str) -> str:
+    """The address a network probe dials: the pod's IP, or a `host` on the pod network or
+    loopback; anything else raises ValueError (nothing else on this machine is ours to dial)."""
+    target = host or pod_ip
+    try:
+        address = ipaddress.ip_address(target)
+    except ValueError as exc:
+        raise ValueError(f"probe host {target!r} is not an IP address") from exc
+    if address.is_loopback or address in config.RUNNER_POD_CIDR:
+        return target
+    raise ValueError(f"probe host {target} is outside the pod network and loopback")
+
+
 def run_probe(probe: dict, container: dict, pod_ip: str, pid: int, env: dict[str, str]) -> bool:
     timeout = probe.get("timeoutSeconds", 1)
     try:
@@ -34,7 +51,7 @@ def run_probe(probe: dict, container: dict, pod_ip: str, pid: int, env: dict[str
                 http.client.HTTPSConnection if scheme == "HTTPS" else http.client.HTTPConnection
             )
             kwargs = {"context": _insecure()} if scheme == "HTTPS" else {}
-            conn = conn_cls(get.get("host") or pod_ip, port, timeout=timeout, **kwargs)
+            conn = conn_cls(probe_target(get.get("host"), pod_ip), port, timeout=timeout, **kwargs)
             headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
             try:
                 conn.request("GET", get.get("path", "/"), headers=headers)
@@ -43,9 +60,8 @@ def run_probe(probe: dict, container: dict, pod_ip: str, pid: int, env: dict[str
                 conn.close()
         if "tcpSocket" in probe:
             port = resolve_port(probe["tcpSocket"]["port"], container)
-            with socket.create_connection(
-                (probe["tcpSocket"].get("host") or pod_ip, port), timeout
-            ):
+            target = probe_target(probe["tcpSocket"].get("host"), pod_ip)
+            with socket.create_connection((target, port), timeout):
                 return True
         if "exec" in probe:
             # Inside the container's namespaces (mounts, hostname, network), with its environment.

@@ -36,13 +36,19 @@ def test_up_is_idempotent_and_down_leaves_no_process_or_port(cluster):
     devcluster.up(cluster.paths, with_runner=with_runner, log=lambda _m: None)
     assert {name: pid for name, pid, _ in devcluster.status(cluster.paths)} == before
     if routes.can_manage():
-        assert routes.blackholed() >= {str(config.KWOK_POD_CIDR), str(config.SERVICE_CIDR)}
+        assert routes.blackholed() >= {
+            str(config.KWOK_POD_CIDR),
+            str(config.SERVICE_CIDR),
+            str(config.RUNNER_POD_CIDR),
+        }
 
     devcluster.down(cluster.paths, log=lambda _m: None)
     try:
         assert processes.processes_running_from(cluster.paths.bin_dir, ("devnode",)) == []
         assert [port for port in PORTS if listening(port)] == []
         assert all(pid is None for _, pid, _ in devcluster.status(cluster.paths))
-        assert routes.blackholed().isdisjoint({str(config.KWOK_POD_CIDR), str(config.SERVICE_CIDR)})
+        assert routes.blackholed().isdisjoint(
+            {str(config.KWOK_POD_CIDR), str(config.SERVICE_CIDR), str(config.RUNNER_POD_CIDR)}
+        )
     finally:
         devcluster.up(cluster.paths, with_runner=with_runner, log=lambda _m: None)

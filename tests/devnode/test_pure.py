@@ -370,3 +370,16 @@ def test_probe_ports_by_name_and_tcp_probe_verdicts():
         assert run_probe(probe, container, "", 0, {}) is True
     assert run_probe(probe, container, "", 0, {}) is False  # closed now
     assert run_probe({"tcpSocket": {"port": "nope"}}, container, "", 0, {}) is False
+
+
+def test_probes_dial_only_the_pod_network_or_loopback():
+    from devnode.probes import probe_target, run_probe
+
+    assert probe_target(None, "10.89.0.7") == "10.89.0.7"
+    assert probe_target("127.0.0.1", "10.89.0.7") == "127.0.0.1"
+    for outside in ("10.90.0.5", "192.168.1.1", "8.8.8.8", "example.com"):
+        with pytest.raises(ValueError, match="probe host"):
+            probe_target(outside, "10.89.0.7")
+    # A probe whose host is outside fails without dialling anything.
+    probe = {"tcpSocket": {"port": 80, "host": "192.0.2.1"}, "timeoutSeconds": 30}
+    assert run_probe(probe, {}, "10.89.0.7", 0, {}) is False
