@@ -9,3 +9,7 @@ from devcluster.config import REPO_ROOT
 DEPLOY = str(REPO_ROOT / "deploy")
 if DEPLOY not in sys.path:
     sys.path.insert(0, DEPLOY)
+
+
+# The CRDs the cluster tests need (imported after deploy/ is on the path).
+from tests.deploy.cluster_fixtures import chart_crds, monitoring_crds  # noqa: E402, F401
