@@ -66,17 +66,22 @@ class PodTimes(threading.Thread):
 
     def run(self) -> None:
         w = watch.Watch()
-        for event in w.stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=600):
+        # Raw dicts: deserializing every event into client models would compete for the CPU.
+        stream = w.stream(
+            self.core.list_namespaced_pod, self.namespace, timeout_seconds=600, deserialize=False
+        )
+        for event in stream:
             now = time.monotonic()
-            pod = event["object"]
-            owner = (pod.metadata.labels or {}).get("densenet.dev/job-name")
+            pod = event["object"]  # a dict: deserialize=False
+            name = pod["metadata"]["name"]
+            owner = (pod["metadata"].get("labels") or {}).get("densenet.dev/job-name")
             if not owner:
                 continue
-            self.seen.setdefault(owner, set()).add(pod.metadata.name)
+            self.seen.setdefault(owner, set()).add(name)
             if len(self.seen[owner]) == self.pods:
                 self.all_exist.setdefault(owner, now)
-            if pod.status and pod.status.phase == "Running":
-                self.running.setdefault(owner, set()).add(pod.metadata.name)
+            if (pod.get("status") or {}).get("phase") == "Running":
+                self.running.setdefault(owner, set()).add(name)
                 if len(self.running[owner]) == self.pods:
                     self.all_running.setdefault(owner, now)
             if self.stop.is_set():

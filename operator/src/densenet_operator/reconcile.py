@@ -3,7 +3,6 @@ coalesced, every known job looked at again on a timer, progress read on its own 
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -12,11 +11,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from . import policy, progress
 from .job import ANNOTATION_PRIVILEGED, Job
-from .kube import Cluster
+from .kube import ApiError, Cluster
 from .opmetrics import OperatorMetrics
 from .pods import view
 from .render import ranktable, render_pod, render_shared
@@ -51,13 +48,6 @@ class Coalescer:
         finally:
             with self._lock:
                 self._state.pop(key, None)
-
-
-def api_message(err: ApiException) -> str:
-    try:
-        return str(json.loads(err.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        return f"{err.status} {err.reason}"
 
 
 def now_utc() -> datetime:
@@ -162,12 +152,12 @@ class Reconciler:
                 if any(c["type"] == FAILED_CREATE[0] for c in plan.status.get("conditions", [])):
                     created = {"type": FAILED_CREATE[0], "status": "False", "reason": "Created"}
                     policy.set_condition(plan.status, {**created, "message": ""}, now_utc())
-            except ApiException as err:
-                if err.status is None or not 400 <= err.status < 500:
+            except ApiError as err:
+                if not 400 <= err.status < 500:
                     raise
                 # The API refused a child (admission, quota, an invalid template): say so in
                 # the job rather than retry blindly; the resync tries again.
-                message = f"the API server refused a child object: {api_message(err)}"
+                message = f"the API server refused a child object: {err.message}"
                 refused = {"type": FAILED_CREATE[0], "status": "True", "reason": FAILED_CREATE[1]}
                 policy.set_condition(plan.status, {**refused, "message": message}, now_utc())
                 plan.events.append(policy.Event(policy.WARNING, "CreateRefused", message))

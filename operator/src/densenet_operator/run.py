@@ -12,7 +12,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from . import handlers
-from .kube import Cluster
+from .kube import Cluster, Transport
 from .opmetrics import OperatorMetrics
 from .reconcile import Reconciler
 from .settings import Settings
@@ -23,15 +23,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**{k: v for k, v in vars(args).items() if k in fields})
 
 
-def _api_client() -> kube_client.ApiClient:
+def _transport() -> Transport:
+    configuration = kube_client.Configuration()
     try:
-        kube_config.load_incluster_config()
+        kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException:
-        kube_config.load_kube_config()
-    configuration = kube_client.Configuration.get_default_copy()
+        kube_config.load_kube_config(client_configuration=configuration)
     # One connection per handler thread, or the threads queue for the default pool of 10.
     configuration.connection_pool_maxsize = handlers.WORKERS
-    return kube_client.ApiClient(configuration)
+    return Transport(configuration)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,14 +39,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     try:
-        api_client = _api_client()
+        transport = _transport()
     except kube_config.ConfigException as exc:
         print(f"densenet-operator: error: no cluster credentials: {exc}", file=sys.stderr)
         return 2
     metrics = OperatorMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    reconciler = Reconciler(Cluster(api_client), settings_from(args), metrics)
+    reconciler = Reconciler(Cluster(transport), settings_from(args), metrics)
     registry = kopf.OperatorRegistry()
     handlers.register(registry)
     namespaces = args.namespaces or []
