@@ -50,6 +50,8 @@ class TrainerMetrics:
         self.learning_rate = gauge("learning_rate", "Learning rate of the last training step")
         self.global_step = gauge("global_step", "Training steps done, restored on resume")
         self.epoch = gauge("epoch", "Epochs done (fractional)")
+        # With global_step, what a progress bar or an ETA needs (the operator's status.progress).
+        self.max_steps = gauge("max_steps", "Global step at which training stops")
         # No sample before the first evaluation: a 0 would read as "accuracy 0".
         self._eval_top1 = Gauge(
             f"{PREFIX}_eval_top1_ratio", "Top-1 accuracy of the last evaluation", n, registry=r

@@ -142,6 +142,7 @@ class Trainer:
         self._restore()
         step = int(self.task.global_step.numpy())
         m.global_step.set(step)
+        m.max_steps.set(self.total_steps)
         if step >= self.total_steps:
             self.log(f"already at step {step} of {self.total_steps}: nothing to train")
             return self._finish(step)
