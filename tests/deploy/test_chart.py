@@ -30,6 +30,8 @@ JOB_RULES = {
 }
 CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 NAMESPACE_RULES = {("", "namespaces", v) for v in ("list", "watch")}
+# The operator reads a chief pod's node by name before dialling it (never a no-scrape node).
+NODE_RULES = {("", "nodes", "get")}
 VOLCANO_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "create", "delete")}
 
 
@@ -138,7 +140,8 @@ def test_values_reach_the_operator_command_line() -> None:
 def test_cluster_wide_rbac_is_the_least_the_operator_needs() -> None:
     objects = render()
     role = one(objects, "ClusterRole")
-    assert rule_set(role) == JOB_RULES | CRD_RULES | NAMESPACE_RULES
+    # kopf lists namespaces only when not cluster-wide.
+    assert rule_set(role) == JOB_RULES | CRD_RULES | NODE_RULES
     binding = one(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
@@ -164,8 +167,9 @@ def test_namespaced_rbac_grants_only_the_listed_namespaces() -> None:
     assert sorted(bindings) == ["team-a", "team-b"]
     for binding in bindings.values():
         assert binding["subjects"][0]["namespace"] == "densenet-system"
-    # Cluster-wide, only what kopf needs to find its CRD: no namespaces, no pods anywhere.
-    assert rule_set(one(objects, "ClusterRole")) == CRD_RULES
+    # Cluster-wide, only what kopf needs to find its CRD and match its namespace names, and
+    # nodes by name (progress reads): no pods anywhere.
+    assert rule_set(one(objects, "ClusterRole")) == CRD_RULES | NAMESPACE_RULES | NODE_RULES
     podmonitor = one(objects, "PodMonitor")
     assert podmonitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
 
@@ -184,7 +188,8 @@ def test_no_broad_grants() -> None:
         for role in by_kind(objects, "ClusterRole") + by_kind(objects, "Role"):
             granted = rule_set(role)
             assert not {g for g in granted if "*" in g}
-            assert not {g for g in granted if g[1] in {"secrets", "nodes"}}
+            assert not {g for g in granted if g[1] == "secrets"}
+            assert {g for g in granted if g[1] == "nodes"} <= NODE_RULES
 
 
 def test_monitoring_objects_follow_the_api_and_the_values() -> None:
