@@ -1,0 +1,263 @@
+"""End-to-end steps of the chart, shared by the local cluster tests (tests/deploy/test_e2e.py)
+and hack/kind-e2e.sh: install the chart, apply a job, wait for Succeeded, check the metrics.
+
+The steps talk only to the API server (the kubernetes client) and run helm: no assumption about
+where pods run, so they work on kind with real images and on the local control plane with the
+node runner. Metrics are read through the API server's service and pod proxies, as
+`kubectl get --raw` would, and never from a pod on a fake node.
+
+Command line (what hack/kind-e2e.sh runs):
+
+    python -m tests.deploy.e2e --helm helm --namespace densenet-system \
+        --jobs-namespace default --job examples/cpu-smoke.yaml --set image.pullPolicy=Never
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes.client.rest import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "deploy" / "helm" / "densenet-operator"
+GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
+FAKE_NODE_LABEL = "densenet.dev/fake-node"  # nodes whose pods lead nowhere (local kwok nodes)
+METRICS_PORT_NAME = "http-metrics"  # the chart's metrics Service port
+TRAINER_METRICS_PORT = 9410  # the CRD's spec.metrics.port default
+
+T = TypeVar("T")
+
+
+class E2EError(AssertionError):
+    """A step failed; the message says which and why."""
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
+    """Call `probe` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise E2EError(f"timed out after {timeout:.0f}s waiting for {what}: last={last!r}")
+
+
+@dataclass
+class Target:
+    """A cluster and the chart release the steps work on."""
+
+    api: kube_client.ApiClient
+    helm: str
+    kubeconfig: str | None
+    release: str
+    namespace: str  # the release's (the operator's) namespace
+
+    @property
+    def core(self) -> kube_client.CoreV1Api:
+        return kube_client.CoreV1Api(self.api)
+
+    @property
+    def custom(self) -> kube_client.CustomObjectsApi:
+        return kube_client.CustomObjectsApi(self.api)
+
+    def run_helm(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        kube = ["--kubeconfig", self.kubeconfig] if self.kubeconfig else []
+        return subprocess.run(
+            [self.helm, *kube, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    # --- the chart ----------------------------------------------------------------------
+    def install(
+        self, values: Sequence[str] = (), strings: Sequence[str] = (), timeout: str = "5m"
+    ) -> float:
+        """`helm install --wait` (the operator Deployment Ready) with `--set` `values` and
+        `--set-string` `strings`; returns the seconds it took."""
+        sets = [arg for value in values for arg in ("--set", value)]
+        sets += [arg for value in strings for arg in ("--set-string", value)]
+        start = time.monotonic()
+        result = self.run_helm(
+            "install", self.release, str(CHART), "--namespace", self.namespace,
+            "--create-namespace", "--wait", "--timeout", timeout, *sets,
+        )  # fmt: skip
+        took = time.monotonic() - start
+        if result.returncode != 0:
+            raise E2EError(f"helm install failed:\n{result.stderr.strip()}")
+        return took
+
+    def uninstall(self) -> None:
+        self.run_helm("uninstall", self.release, "--namespace", self.namespace, "--wait")
+
+    def operator_pod(self) -> kube_client.V1Pod:
+        selector = (
+            f"app.kubernetes.io/instance={self.release},app.kubernetes.io/name=densenet-operator"
+        )
+        pods = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
+        live = [p for p in pods if not p.metadata.deletion_timestamp]
+        if len(live) != 1:
+            raise E2EError(f"expected one operator pod, found {[p.metadata.name for p in live]}")
+        return live[0]
+
+    def operator_metrics(self) -> str:
+        """The operator's /metrics through its Service (the API server's service proxy)."""
+        selector = f"app.kubernetes.io/instance={self.release}"
+        listed = self.core.list_namespaced_service(self.namespace, label_selector=selector)
+        services = [
+            s for s in listed.items if any(p.name == METRICS_PORT_NAME for p in s.spec.ports or [])
+        ]
+        if len(services) != 1:
+            raise E2EError(f"expected one Service with port {METRICS_PORT_NAME}: {services}")
+        return self.core.connect_get_namespaced_service_proxy_with_path(
+            f"{services[0].metadata.name}:{METRICS_PORT_NAME}", self.namespace, "metrics"
+        )
+
+    # --- jobs ---------------------------------------------------------------------------
+    def apply_job(self, namespace: str, job: dict[str, Any]) -> str:
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, job)
+        return job["metadata"]["name"]
+
+    def job_status(self, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        return obj.get("status") or {}
+
+    def wait_phase(self, namespace: str, name: str, phase: str, timeout: float) -> dict[str, Any]:
+        """The job's status once it reaches `phase`; fails at once if it ends Failed instead."""
+
+        def reached() -> dict[str, Any] | None:
+            status = self.job_status(namespace, name)
+            if status.get("phase") == "Failed" and phase != "Failed":
+                raise E2EError(f"job {namespace}/{name} Failed: {status.get('conditions')}")
+            return status if status.get("phase") == phase else None
+
+        return wait_for(reached, timeout, f"job {namespace}/{name} to be {phase}")
+
+    def worker_pods(self, namespace: str, name: str) -> list[kube_client.V1Pod]:
+        selector = f"densenet.dev/job-name={name}"
+        return self.core.list_namespaced_pod(namespace, label_selector=selector).items
+
+    def trainer_metrics(self, namespace: str, pod: kube_client.V1Pod) -> str:
+        """A running trainer's /metrics through the API server's pod proxy; refuses a pod on a
+        fake node (its IP leads nowhere)."""
+        node = self.core.read_node(pod.spec.node_name)
+        if (node.metadata.labels or {}).get(FAKE_NODE_LABEL) == "true":
+            raise E2EError(f"{pod.metadata.name} runs on fake node {node.metadata.name}")
+        return self.core.connect_get_namespaced_pod_proxy_with_path(
+            f"{pod.metadata.name}:{TRAINER_METRICS_PORT}", namespace, "metrics"
+        )
+
+
+def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called `name` in a Prometheus text exposition."""
+    return [
+        (s.labels, s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    ]
+
+
+def check_trainer_metrics(text: str, namespace: str, job: str) -> None:
+    """A trainer's own series carry its job's identity and count images."""
+    for name in ("densenet_global_step", "densenet_images_processed_total"):
+        found = samples(text, name)
+        if not found:
+            raise E2EError(f"the trainer exports no {name}")
+        labels = found[0][0]
+        if (labels.get("job_namespace"), labels.get("job_name")) != (namespace, job):
+            raise E2EError(f"{name} is labelled {labels}, not job {namespace}/{job}")
+
+
+def check_operator_metrics(text: str, namespace: str, replicas: int) -> None:
+    """The operator counted the job's creation, its pods and its success in `namespace`."""
+
+    def total(name: str) -> float:
+        return sum(v for labels, v in samples(text, name) if labels.get("namespace") == namespace)
+
+    if total("densenet_operator_jobs_created_total") < 1:
+        raise E2EError("densenet_operator_jobs_created_total did not count the job")
+    if total("densenet_operator_pods_created_total") < replicas:
+        raise E2EError(f"densenet_operator_pods_created_total counted fewer than {replicas} pods")
+    if total("densenet_operator_jobs_succeeded_total") < 1:
+        raise E2EError("densenet_operator_jobs_succeeded_total did not count the job")
+
+
+def wait_for_trainer_metrics(target: Target, namespace: str, job: str, timeout: float) -> str:
+    """worker-0's /metrics, read while it runs."""
+
+    def read() -> str | None:
+        for pod in target.worker_pods(namespace, job):
+            running = pod.status.phase == "Running" and pod.status.pod_ip
+            if running and pod.metadata.labels.get("densenet.dev/replica-index") == "0":
+                try:
+                    return target.trainer_metrics(namespace, pod)
+                except ApiException:
+                    return None  # the endpoint is not serving yet
+        return None
+
+    return wait_for(read, timeout, f"worker-0 of {namespace}/{job} serving /metrics")
+
+
+def run_job_to_success(
+    target: Target,
+    namespace: str,
+    job: dict[str, Any],
+    timeout: float,
+    after_apply: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Apply `job`, read a worker's metrics while it runs, wait for Succeeded, then check the
+    operator's metrics; returns the final status. `after_apply(name)` runs right after the job
+    is created (the local tests preempt a worker there)."""
+    name = target.apply_job(namespace, job)
+    if after_apply is not None:
+        after_apply(name)
+    text = wait_for_trainer_metrics(target, namespace, name, timeout)
+    check_trainer_metrics(text, namespace, name)
+    status = target.wait_phase(namespace, name, "Succeeded", timeout)
+    replicas = job["spec"].get("replicas", 1)
+    check_operator_metrics(target.operator_metrics(), namespace, replicas)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.deploy.e2e", description=__doc__)
+    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG or ~/.kube/config")
+    parser.add_argument("--helm", default="helm")
+    parser.add_argument("--release", default="densenet-operator")
+    parser.add_argument("--namespace", default="densenet-system")
+    parser.add_argument("--jobs-namespace", default="default")
+    parser.add_argument("--job", type=Path, default=REPO_ROOT / "examples" / "cpu-smoke.yaml")
+    parser.add_argument("--set", action="append", default=[], dest="values")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per step")
+    args = parser.parse_args(argv)
+
+    kube_config.load_kube_config(config_file=args.kubeconfig)
+    target = Target(
+        kube_client.ApiClient(), args.helm, args.kubeconfig, args.release, args.namespace
+    )
+    try:
+        took = target.install(args.values)
+        print(f"e2e: helm install to Ready: {took:.1f} s", flush=True)
+        job = yaml.safe_load(args.job.read_text())
+        status = run_job_to_success(target, args.jobs_namespace, job, args.timeout)
+    except E2EError as err:
+        print(f"e2e: FAILED: {err}", file=sys.stderr)
+        return 1
+    print(f"e2e: {job['metadata']['name']} Succeeded; progress {status.get('progress')}")
+    print("e2e: trainer and operator metrics checked")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
