@@ -1,10 +1,10 @@
 """Every call the operator makes to the Kubernetes API, in one place.
 
 Objects stay plain dicts with the API's own field names. The kubernetes package loads the
-credentials (kubeconfig or in-cluster, with token refresh) and provides the TLS transport; the
-requests go through its REST layer directly, because its typed API methods cost ~5 ms of CPU
-per call in validation and model conversion, against under 1 ms here (measured on this
-machine), and the operator makes several calls per job event.
+credentials (kubeconfig or in-cluster, with token refresh), serializes and sends the requests;
+the operator skips only its typed API methods, which cost ~4.6 ms of CPU per call in
+validation and model conversion against ~0.5 ms this way (measured on this machine), because it
+makes several calls per job event.
 
 Creation is create-if-absent by deterministic name (409 means it is there: leave it), deletion
 tolerates 404, status is merge-patched with only the top-level fields that changed.
@@ -18,10 +18,9 @@ import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from kubernetes import client as kube_client
-from kubernetes.client.rest import RESTClientObject
 
 from .job import LABEL_JOB, MANAGER
 from .policy import Event, timestamp
@@ -59,21 +58,11 @@ def collection_path(api_version: str, kind: str, namespace: str) -> str:
 
 
 class Transport:
-    """JSON over the kubernetes package's configured REST client."""
+    """JSON requests through the kubernetes package's ApiClient: its own URL, auth (with an
+    expiring in-cluster token refreshed) and body serialization, without the typed layer."""
 
     def __init__(self, configuration: kube_client.Configuration) -> None:
-        self.configuration = configuration
-        self.rest = RESTClientObject(configuration)
-
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        # auth_settings() refreshes an expiring in-cluster token.
-        for setting in self.configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
-        return headers
+        self.api_client = kube_client.ApiClient(configuration)
 
     def request(
         self,
@@ -83,14 +72,23 @@ class Transport:
         params: dict[str, str] | None = None,
         content_type: str | None = None,
     ) -> dict[str, Any]:
-        url = self.configuration.host + path + (f"?{urlencode(params)}" if params else "")
-        if body is not None and content_type is None:
-            content_type = "application/json"
-        response = self.rest.request(
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        method, url, headers, body, post = self.api_client.param_serialize(
+            method,
+            path,
+            query_params=list((params or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(
             method,
             url,
-            headers=self._headers(content_type),
+            header_params=headers,
             body=body,
+            post_params=post,
             _request_timeout=TIMEOUT,
         )
         data = response.read()
