@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-IMAGE_SIZE = 32
-PNG_EVERY = 10
+from devdata.digits import DIGIT_NAMES, IMAGE_SIZE, DigitsSplit, splits, write_folder
 
 
 @dataclass(frozen=True)
@@ -44,44 +40,10 @@ class DigitsDataset:
         return self.classes.index(DIGIT_NAMES[digit])
 
 
-@dataclass(frozen=True)
-class DigitsSplit:
-    images: np.ndarray  # [N, 32, 32, 3] uint8
-    digits: np.ndarray  # [N] int
-
-
-def _digits() -> tuple[DigitsSplit, DigitsSplit]:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    scaled = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)  # 0..16 -> 0..255
-    big = scaled.repeat(IMAGE_SIZE // 8, axis=1).repeat(IMAGE_SIZE // 8, axis=2)
-    rgb = np.stack([big] * 3, axis=-1)
-    train_x, val_x, train_y, val_y = train_test_split(
-        rgb, digits.target, test_size=0.2, stratify=digits.target, random_state=0
-    )
-    return DigitsSplit(train_x, train_y), DigitsSplit(val_x, val_y)
-
-
-def write_folder(root: Path, splits: dict[str, DigitsSplit]) -> None:
-    import tensorflow as tf
-
-    for folder, split in splits.items():
-        for i, (image, digit) in enumerate(zip(split.images, split.digits, strict=True)):
-            class_dir = root / folder / DIGIT_NAMES[digit]
-            class_dir.mkdir(parents=True, exist_ok=True)
-            if i % PNG_EVERY == 0:
-                data, name = tf.io.encode_png(image), f"{i:05d}.png"
-            else:
-                data, name = tf.io.encode_jpeg(image, quality=95), f"{i:05d}.jpg"
-            (class_dir / name).write_bytes(data.numpy())
-
-
 @pytest.fixture(scope="session")
 def digits_splits() -> tuple[DigitsSplit, DigitsSplit]:
     """(train, validation) digits arrays behind both datasets."""
-    return _digits()
+    return splits()
 
 
 @pytest.fixture(scope="session")

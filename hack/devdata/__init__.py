@@ -1,0 +1,1 @@
+"""Small real datasets made on the spot for the demo and the tests (development only)."""
