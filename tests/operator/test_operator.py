@@ -369,6 +369,7 @@ def test_liveness_and_metrics_endpoints(cluster, namespace, densenet_crd, tmp_pa
             check=False,
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert 'densenet_operator_reconcile_errors_total{handler="job"} 0.0' in op.metrics()
         for name in (
             "densenet_operator_jobs_created_total",
             "densenet_operator_reconcile_duration_seconds",

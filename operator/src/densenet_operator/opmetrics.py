@@ -17,6 +17,8 @@ from .policy import FAILED, INITIALIZING, PENDING, RESTARTING, RUNNING, SUCCEEDE
 PREFIX = "densenet_operator"
 PHASES = (PENDING, INITIALIZING, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
 JOB_LABELS = ("namespace", "accelerator")
+# What triggers a reconcile: a job event, a pod event, the resync loop, a scheduled retry.
+HANDLERS = ("job", "pod", "resync", "timer")
 
 
 class OperatorMetrics:
@@ -45,6 +47,8 @@ class OperatorMetrics:
         self.reconcile_errors = Counter(
             f"{PREFIX}_reconcile_errors", "Reconciles that raised an error", ["handler"], registry=r
         )
+        for handler in HANDLERS:  # a healthy operator shows 0, not "no data"
+            self.reconcile_errors.labels(handler=handler)
         self.progress_reads = Counter(
             f"{PREFIX}_progress_reads",
             "Reads of a chief's /metrics: ok, failed, or skipped (no-scrape node, not running)",

@@ -95,11 +95,12 @@ def chief_endpoint(
         ip = (pod.get("status") or {}).get("podIP")
         if not node or not ip or (pod.get("status") or {}).get("phase") != "Running":
             return None
-        labels_of_node = node_labels(node)
-        if labels_of_node is None:
-            return None  # unknown node: never dial what might be a fake pod
-        if all(labels_of_node.get(k) == v for k, v in no_scrape.items()) and no_scrape:
-            return None
+        if no_scrape:
+            labels_of_node = node_labels(node)
+            if labels_of_node is None:
+                return None  # unknown node: never dial what might be a fake pod
+            if all(labels_of_node.get(k) == v for k, v in no_scrape.items()):
+                return None
         return f"http://{ip}:{port}/metrics"
     return None
 
