@@ -56,13 +56,16 @@ def kube_apiserver(paths: ClusterPaths) -> Component:
             str(paths.bin_dir / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
             f"--secure-port={config.API_SERVER_PORT}",
-            # All local addresses: loopback for host clients, the node runner's bridge gateway
-            # for pods. Advertising the gateway keeps the `kubernetes` endpoints off loopback.
-            "--bind-address=0.0.0.0",
+            # Loopback only: pods reach it through the node runner's relay on the bridge's
+            # gateway, which is also the advertised address (keeping the `kubernetes`
+            # endpoints off loopback).
+            "--bind-address=127.0.0.1",
             f"--advertise-address={config.API_SERVER_POD_HOST}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             f"--service-cluster-ip-range={config.SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

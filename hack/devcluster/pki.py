@@ -30,7 +30,11 @@ class ClientIdentity:
 ADMIN = ClientIdentity("admin", "densenet-admin", ("system:masters",))
 CONTROLLER_MANAGER = ClientIdentity("controller-manager", "system:kube-controller-manager")
 SCHEDULER = ClientIdentity("scheduler", "system:kube-scheduler")
-CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER)
+# The API server's identity towards the node runner's log endpoint (--kubelet-client-*).
+KUBELET_CLIENT = ClientIdentity(
+    "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
+)
+CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET_CLIENT)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:

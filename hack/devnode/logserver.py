@@ -1,7 +1,9 @@
 """The kubelet's container-log endpoint, so `kubectl logs [-f] [-p] [--tail N]` works for pods
 on this node: the API server proxies to https://<node InternalIP>:<kubeletEndpoint port>.
 It listens on the runner's gateway address only, with a throwaway self-signed certificate
-(the local API server does not verify kubelet certificates: no --kubelet-certificate-authority)."""
+(the local API server does not verify kubelet certificates: no --kubelet-certificate-authority),
+and serves only the API server: a client must present the cluster CA's certificate for
+``kube-apiserver-kubelet-client`` (the API server's --kubelet-client-certificate)."""
 
 from __future__ import annotations
 
@@ -76,6 +78,9 @@ def make_handler(state_dir: Path, is_running: IsRunning, stopping: threading.Eve
             log.debug("logs: " + format, *args)
 
         def do_GET(self) -> None:
+            if not peer_is_api_server(self.connection):
+                self.send_error(403, f"only {API_SERVER_CLIENT} may read logs here")
+                return
             url = urlparse(self.path)
             parts = url.path.strip("/").split("/")
             if len(parts) != 4 or parts[0] != "containerLogs":
@@ -113,12 +118,33 @@ def make_handler(state_dir: Path, is_running: IsRunning, stopping: threading.Eve
     return Handler
 
 
+API_SERVER_CLIENT = "kube-apiserver-kubelet-client"
+
+
+def peer_is_api_server(connection: ssl.SSLSocket) -> bool:
+    subject = dict(
+        item for rdn in (connection.getpeercert() or {}).get("subject", ()) for item in rdn
+    )
+    return subject.get("commonName") == API_SERVER_CLIENT
+
+
 class LogServer:
-    def __init__(self, address: str, port: int, state_dir: Path, is_running: IsRunning) -> None:
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        state_dir: Path,
+        is_running: IsRunning,
+        client_ca: str | None,
+    ) -> None:
         self.stopping = threading.Event()
         cert, key = self_signed(state_dir / "pki", address)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
+        if not client_ca:
+            raise ValueError("the log endpoint needs the cluster CA to check its client")
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=client_ca)
         handler = make_handler(state_dir, is_running, self.stopping)
         self.server = ThreadingHTTPServer((address, port), handler)
         self.server.daemon_threads = True

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from devcluster.config import ASCEND_RESOURCE, GAUDI_RESOURCE
+from devcluster.config import API_SERVER_PORT, ASCEND_RESOURCE, GAUDI_RESOURCE
+from devnode.apiproxy import ApiRelay
 from devnode.context import Context
 from devnode.devices import DeviceAllocator
 from devnode.images import ImageRule
@@ -112,10 +113,16 @@ class Runner:
         register(agent, self.stopping)
         cfg.net.create_bridge()
         logs = None
+        relay = ApiRelay((cfg.api_host, API_SERVER_PORT), ("127.0.0.1", API_SERVER_PORT))
+        relay.start()
         try:
             if cfg.node.logs_port:
                 logs = LogServer(
-                    str(cfg.net.gateway), cfg.node.logs_port, cfg.state_dir, self.running
+                    str(cfg.net.gateway),
+                    cfg.node.logs_port,
+                    cfg.state_dir,
+                    self.running,
+                    client_ca=kube.ca_file,
                 )
                 logs.start()
             ctx = self._context(kube)
@@ -126,6 +133,7 @@ class Runner:
             self._loop(ctx)
         finally:
             agent.stopping.set()
+            relay.stop()
             if logs is not None:
                 logs.stop()
             self._shutdown()
