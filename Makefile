@@ -50,11 +50,10 @@ cluster-down: venv
 cluster-status: venv
 	$(VENV)/bin/devcluster status
 
-DEMO_DIR ?= /tmp/densenet-demo
-demo: venv
-	rm -rf $(DEMO_DIR)
-	$(VENV)/bin/densenet-train --synthetic --image_size 32 --num_classes 10 --batch_size 8 \
-	  --max_train_steps 20 --display_every 5 --log_dir $(DEMO_DIR) --metrics_port 0
+# The product end to end: cluster + chart + a 2-worker CPU job on digits (needs root).
+# `make demo DEMO_ARGS=--keep` leaves it all running.
+demo: system-packages venv binaries
+	$(VENV)/bin/python -m devcluster.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-keras2

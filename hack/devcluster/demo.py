@@ -1,0 +1,220 @@
+"""`make demo`: the product end to end on this machine, no GPU and no Docker needed.
+
+Brings up the local control plane and node runner, `helm install`s the chart (the operator runs
+as a pod under its own ServiceAccount), writes scikit-learn's digits as a folder dataset,
+applies examples/cpu-digits.yaml (2 CPU workers) and prints the job's progress from its status
+until it succeeds, then the validation top-1 and where the logs, checkpoints and metrics are.
+Tears everything down unless --keep; Ctrl-C tears down too. Needs root (the node runner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+
+from devcluster import cluster
+from devcluster.cli import runner_unavailable_reason
+from devcluster.config import REPO_ROOT, ClusterPaths
+from devdata.digits import write_dataset
+
+DEMO_ROOT = Path("/var/tmp/densenet-demo")  # examples/cpu-digits.yaml's hostPaths live here
+EXAMPLE = REPO_ROOT / "examples" / "cpu-digits.yaml"
+CHART = REPO_ROOT / "deploy" / "helm" / "densenet-operator"
+RELEASE, OPERATOR_NS, JOB_NS = "densenet-operator", "densenet-system", "default"
+GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
+EVAL_LINE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+)", re.M)
+BAR = 30
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def progress_line(status: dict[str, Any]) -> str:
+    phase = status.get("phase", "Pending")
+    p = status.get("progress") or {}
+    if "step" not in p:
+        return f"{phase:<12} waiting for the first step"
+    percent = p.get("percent", 0.0)
+    filled = round(BAR * percent / 100)
+    total = p.get("totalSteps", "?")
+    eta = p.get("estimatedRemainingSeconds")
+    return (
+        f"{phase:<12} [{'#' * filled}{'.' * (BAR - filled)}] {percent:5.1f}% "
+        f"step {p['step']}/{total}  {p.get('imagesPerSecond', 0):6.1f} img/s  "
+        f"loss {p.get('loss', 0):.4f}  ETA {clock(eta) if eta is not None else '?'}"
+    )
+
+
+class Demo:
+    def __init__(self, paths: ClusterPaths) -> None:
+        self.paths = paths
+        self.kubeconfig: Path | None = None
+        self.job_name = ""
+
+    def helm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.paths.bin_dir / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+
+    def up(self) -> None:
+        say("local control plane and node runner (a first run builds them: ~10 min on 2 cores)")
+        self.kubeconfig = cluster.up(self.paths, with_runner=True, log=lambda m: print(f"    {m}"))
+        kube_config.load_kube_config(str(self.kubeconfig))
+        self.core = kube_client.CoreV1Api()
+        self.custom = kube_client.CustomObjectsApi()
+
+    def dataset(self) -> None:
+        digits = DEMO_ROOT / "digits"
+        if not (digits / "val").is_dir():
+            say(f"writing scikit-learn's digits as a folder dataset to {digits}")
+            train, val = write_dataset(digits)
+            print(f"    {train} training and {val} validation images, 10 classes")
+        checkpoints = DEMO_ROOT / "checkpoints"
+        shutil.rmtree(checkpoints, ignore_errors=True)  # a second run trains from step 0
+        checkpoints.mkdir(parents=True)
+
+    def install(self) -> None:
+        say(f"helm install {RELEASE} (the operator runs as a pod under its ServiceAccount)")
+        start = time.monotonic()
+        result = self.helm(
+            "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NS,
+            "--create-namespace", "--wait", "--timeout", "5m",
+            "--set-string", "nodeSelector.densenet\\.dev/node-runner=true",
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise RuntimeError(f"helm install failed: {result.stderr.strip()}")
+        print(f"    operator Ready after {time.monotonic() - start:.1f}s")
+
+    def run_job(self) -> dict[str, Any]:
+        job = yaml.safe_load(EXAMPLE.read_text())
+        self.job_name = job["metadata"]["name"]
+        self.delete_job()
+        say(f"kubectl apply -f {EXAMPLE.relative_to(REPO_ROOT)}  (2 CPU workers)")
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, JOB_NS, PLURAL, job)
+        start, last = time.monotonic(), ""
+        while True:
+            obj = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, JOB_NS, PLURAL, self.job_name
+            )
+            status = obj.get("status") or {}
+            line = progress_line(status)
+            if line != last:
+                print(f"    [{clock(time.monotonic() - start):>6}] {line}", flush=True)
+                last = line
+            if status.get("phase") == "Succeeded":
+                return status
+            if status.get("phase") == "Failed":
+                failed = [c for c in status.get("conditions", []) if c["type"] == "Failed"]
+                raise RuntimeError(f"the job failed: {failed[0]['message'] if failed else status}")
+            time.sleep(2)
+
+    def report(self, status: dict[str, Any]) -> None:
+        chief = f"{self.job_name}-worker-0"
+        log = self.core.read_namespaced_pod_log(chief, JOB_NS)
+        found = EVAL_LINE.findall(log)
+        p = status.get("progress") or {}
+        say("done")
+        if found:
+            step, top1, top5 = found[-1]
+            print(f"    validation top-1 {float(top1):.1%}, top-5 {float(top5):.1%} at step {step}")
+            print("    (10 classes: chance is 10 %)")
+        print(
+            f"    last read: {p.get('imagesPerSecond', 0):.1f} img/s, loss {p.get('loss', 0):.4f}"
+        )
+        restarts, preemptions = status.get("restarts", 0), status.get("preemptions", 0)
+        print(f"    restarts: {restarts}, preemptions: {preemptions}")
+        print('  where things are (with --keep; first: eval "$(.venv/bin/devcluster env)"):')
+        print(f"    logs         kubectl logs -n {JOB_NS} {chief}   (and -worker-1)")
+        print(
+            f"    status       kubectl get dntj -n {JOB_NS}; kubectl describe dntj {self.job_name}"
+        )
+        print(f"    checkpoints  {DEMO_ROOT / 'checkpoints'}  (and the exported saved_model/)")
+        print(
+            f"    metrics      kubectl get --raw /api/v1/namespaces/{OPERATOR_NS}/services/"
+            f"{RELEASE}:http-metrics/proxy/metrics   (the operator's; trainers serve :9410)"
+        )
+
+    def delete_job(self) -> None:
+        if not self.job_name:
+            return
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, JOB_NS, PLURAL, self.job_name
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            return
+        selector = f"densenet.dev/job-name={self.job_name}"
+        deadline = time.monotonic() + 120
+        while (
+            time.monotonic() < deadline
+            and self.core.list_namespaced_pod(JOB_NS, label_selector=selector).items
+        ):
+            time.sleep(1)
+
+    def down(self) -> None:
+        say("tearing down (the job, the chart, the cluster)")
+        if self.kubeconfig is not None:
+            try:
+                self.delete_job()
+            except ApiException as err:
+                print(f"    could not delete the job: {err.reason}")
+            self.helm("uninstall", RELEASE, "--namespace", OPERATOR_NS, "--wait")
+        cluster.down(self.paths, log=lambda m: print(f"    {m}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the cluster, chart and job up")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the dataset writer imports TF
+    reason = runner_unavailable_reason()
+    if reason:
+        print(f"demo: error: {reason}: run `make demo` as root", file=sys.stderr)
+        return 2
+    demo = Demo(ClusterPaths.default())
+    code = 1
+    try:
+        demo.up()
+        demo.dataset()
+        demo.install()
+        demo.report(demo.run_job())
+        code = 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", flush=True)
+        code = 130
+    except RuntimeError as err:
+        print(f"demo: error: {err}", file=sys.stderr)
+    finally:
+        if args.keep and code == 0:
+            say("kept running: `make cluster-down` stops it")
+        else:
+            demo.down()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
