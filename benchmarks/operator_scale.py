@@ -4,7 +4,7 @@ Running (p50, p99), plus the operator's peak RSS and CPU seconds.
 
     .venv/bin/python benchmarks/operator_scale.py [--jobs 100] [--pods-per-job 4]
 
-Needs the local cluster (`make cluster-up`; started here if it is not running). Adds kwok
+Uses the local cluster (`make cluster-up`), or starts one and stops it at the end. Adds kwok
 nodes for the pods (110 pods each) and removes them, its namespace and the operator at the end.
 The API server's rate limits are the control plane's defaults.
 """
@@ -106,6 +106,7 @@ def main() -> int:
     args = parser.parse_args()
 
     paths = ClusterPaths.default()
+    was_running = all(healthy for _, _, healthy in devcluster.status(paths))
     kubeconfig = devcluster.up(paths, with_runner=False, log=lambda _m: None)
     kube_config.load_kube_config(str(kubeconfig))
     core = kube_client.CoreV1Api()
@@ -159,6 +160,8 @@ def main() -> int:
             time.sleep(1)
         for name in nodes:
             core.delete_node(name)
+        if not was_running:
+            devcluster.down(paths, log=lambda _m: None)
 
     exist = [watcher.all_exist[n] - t for n, t in applied.items() if n in watcher.all_exist]
     running = [watcher.all_running[n] - t for n, t in applied.items() if n in watcher.all_running]
