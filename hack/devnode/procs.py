@@ -25,12 +25,16 @@ def start(
     mounts: list[Mount],
     spec_file: Path,
     log_file: Path,
+    image_paths: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     spec = {
         "hostname": hostname,
         "mounts": [
             {"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts
         ],
+        # The image's own files (a venv and the sources it runs): a volume mounted over a
+        # directory above them (an emptyDir at /tmp) must not hide them, as in a real image.
+        "image_paths": list(image_paths),
         "cwd": cwd,
         "argv": argv,
         "env": env,

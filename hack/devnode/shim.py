@@ -30,11 +30,18 @@ def bind(source: str, target: str, read_only: bool) -> None:
             raise OSError(err, f"read-only remount {target}: {os.strerror(err)}")
 
 
+def _covers(target: str, path: str) -> bool:
+    target = target.rstrip("/") or "/"
+    return path == target or path.startswith(target.rstrip("/") + "/")
+
+
 def main(spec_path: str) -> None:
     with open(spec_path) as f:
         spec = json.load(f)
     try:
         socket.sethostname(spec["hostname"])
+        # Held open so the image's paths can be put back if a volume lands over them.
+        image_fds = {path: os.open(path, os.O_PATH) for path in spec.get("image_paths", [])}
         for m in spec["mounts"]:
             # A mount inside an earlier one (a configMap under an emptyDir) needs its target
             # made in that volume, which only exists in here.
@@ -45,6 +52,11 @@ def main(spec_path: str) -> None:
                     os.makedirs(os.path.dirname(m["target"]), exist_ok=True)
                     open(m["target"], "a").close()
             bind(m["source"], m["target"], m["read_only"])
+        for path, fd in image_fds.items():
+            if any(_covers(m["target"], path) for m in spec["mounts"]):
+                os.makedirs(path, exist_ok=True)
+                bind(f"/proc/self/fd/{fd}", path, False)
+            os.close(fd)
         os.chdir(spec["cwd"])
     except OSError as exc:
         print(f"devnode: cannot set up the container: {exc}", file=sys.stderr)

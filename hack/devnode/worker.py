@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devcluster.config import ASCEND_RESOURCE
+from devcluster.config import ASCEND_RESOURCE, REPO_ROOT
 from devnode import hosts, procs
 from devnode.context import Context
 from devnode.devices import (
@@ -298,6 +298,7 @@ class PodWorker:
             mounts=mounts,
             spec_file=self.dir / "containers" / f"{rec.name}.json",
             log_file=self.log_dir / rec.name / f"{rec.restart_count}.log",
+            image_paths=(str(REPO_ROOT),) if rule.path else (),
         )
         self.procs[rec.name] = proc
         rec.running_since = now_rfc3339()

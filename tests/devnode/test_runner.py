@@ -472,3 +472,24 @@ def test_readiness_gates_ready_and_a_failing_liveness_probe_restarts(cluster, na
         namespace, field_selector="involvedObject.name=probed"
     ).items
     assert "Unhealthy" in {e.reason for e in events}
+
+
+def test_a_volume_over_the_images_directory_does_not_hide_the_image(cluster, namespace, core_v1):
+    """An emptyDir at /tmp (or wherever the checkout lives) must not hide the venv and sources
+    that stand in for the image's files, as it would not hide /usr in a real image."""
+    from devcluster.config import REPO_ROOT
+
+    state = cluster.paths.root / runner_node(cluster)
+    mount = {"name": "scratch", "mountPath": str(REPO_ROOT.parent)}
+    pod = python_pod(
+        "covered",
+        "import densenet_operator; print('imported', densenet_operator.__version__)",
+        image="densenet-operator:test",
+        container={"volumeMounts": [mount]},
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+    )
+    create(core_v1, namespace, pod)
+    done = wait_phase(core_v1, namespace, "covered", ("Succeeded", "Failed"))
+    log = pod_log(state, namespace, "covered")
+    assert done.status.phase == "Succeeded", log
+    assert log.strip() == "imported 0.1.0", log
