@@ -1,0 +1,13 @@
+"""Fixtures of the end-to-end tests: the CRD, a Jobs helper in a fresh namespace."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.operator.conftest import densenet_crd  # noqa: F401 - the session's CRD fixture
+from tests.operator.harness import Jobs
+
+
+@pytest.fixture
+def jobs(api_client, namespace, densenet_crd) -> Jobs:  # noqa: F811
+    return Jobs(api_client, namespace)

@@ -1,0 +1,176 @@
+"""Recovery end to end: a real 2-worker CPU training on the node runner, under a real
+`densenet-operator run`, survives a SIGKILLed worker (whole-job restart from the last
+checkpoint), a deleted worker pod and a suspend/resume (SIGTERM: zero steps lost), and
+deleting the job leaves nothing of its pods on the machine."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devdata.digits import write_dataset
+from tests.operator.harness import Jobs, OperatorProcess
+from tests.polling import eventually
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+STEP = re.compile(r"^step:\s*(\d+)\s", re.M)
+RESUMED = re.compile(r"^resumed from \S+ at step (\d+)", re.M)
+PREEMPTED = re.compile(r"^preempted at step (\d+): checkpoint written", re.M)
+CHECKPOINT_EVERY = 20
+MAX_STEPS = 120
+
+
+def trainer_pid(job: str, rank: int) -> int | None:
+    """The trainer process of ``rank`` (the node runner runs pods as host processes)."""
+    wanted = {f"DENSENET_JOB_NAME={job}".encode(), f"DENSENET_RANK={rank}".encode()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if wanted <= environ and b"densenet" in cmdline and b"train" in cmdline:
+            return int(entry.name)
+    return None
+
+
+class ChiefLog:
+    """The chief's log file in the checkpoint directory (appended across restarts)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def text(self) -> str:
+        return self.path.read_text() if self.path.exists() else ""
+
+    def steps(self) -> list[int]:
+        return [int(s) for s in STEP.findall(self.text())]
+
+    def last_step(self) -> int:
+        steps = self.steps()
+        return steps[-1] if steps else 0
+
+    def resumes(self) -> list[int]:
+        return [int(s) for s in RESUMED.findall(self.text())]
+
+    def preemptions(self) -> list[int]:
+        """Steps where the chief stopped on SIGTERM with a checkpoint."""
+        return [int(s) for s in PREEMPTED.findall(self.text())]
+
+    def wait_step(self, at_least: int, timeout: float = 240) -> int:
+        return eventually(
+            lambda: self.last_step() if self.last_step() >= at_least else None,
+            timeout=timeout,
+            interval=0.5,
+            what=f"the chief's step {at_least}",
+        )
+
+    def wait_resume(self, count: int, timeout: float = 240) -> int:
+        def resumed() -> int | None:
+            found = self.resumes()
+            return found[count - 1] if len(found) >= count else None
+
+        return eventually(resumed, timeout=timeout, interval=0.5, what=f"resume #{count}")
+
+
+def digits_job(data: Path, checkpoints: Path) -> dict:
+    job = yaml.safe_load((REPO / "examples" / "cpu-digits.yaml").read_text())
+    spec = job["spec"]
+    spec["dataset"]["volume"] = {"hostPath": {"path": str(data), "type": "Directory"}}
+    spec["checkpoint"] = {
+        "everySteps": CHECKPOINT_EVERY,
+        "volume": {"hostPath": {"path": str(checkpoints), "type": "Directory"}},
+    }
+    spec["training"].update(maxSteps=MAX_STEPS, batchSize=16)
+    return job
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("digits")
+    write_dataset(root)
+    return root
+
+
+def test_kill_delete_suspend_resume_then_clean_removal(cluster, jobs, tmp_path, digits):
+    checkpoints = tmp_path / "ckpt"
+    checkpoints.mkdir()
+    operator = OperatorProcess(cluster, jobs.namespace, tmp_path, "--progress-interval", "2")
+    operator.start()
+    try:
+        run_scenario(cluster, jobs, checkpoints, digits)
+    finally:
+        operator.stop()
+
+
+def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
+    job = digits_job(digits, checkpoints)
+    name = job["metadata"]["name"]
+    jobs.create(job)
+    namespace = jobs.namespace
+    log = ChiefLog(checkpoints / "densenet121.log")
+
+    # 1. SIGKILL one worker's process: a counted restart, resumed within one interval.
+    killed_at = log.wait_step(CHECKPOINT_EVERY * 2)
+    pid = eventually(lambda: trainer_pid(name, 1), timeout=30, what="worker 1's process")
+    os.kill(pid, signal.SIGKILL)
+    kill_time = time.monotonic()
+    resumed = log.wait_resume(1)
+    assert killed_at - CHECKPOINT_EVERY <= resumed <= killed_at + 10, (killed_at, resumed)
+    first_new = log.wait_step(resumed + 1)
+    recovery_seconds = time.monotonic() - kill_time
+    status = jobs.status(name)
+    assert status["restarts"] == 1, status
+    assert "killed by signal 9" in jobs.condition(name, "Restarting")["message"]
+
+    # 2. `kubectl delete pod` of a worker: SIGTERM, every rank stops at one step, no loss.
+    log.wait_step(first_new + CHECKPOINT_EVERY)
+    jobs.core.delete_namespaced_pod(f"{name}-worker-1", namespace)
+    resumed_after_delete = log.wait_resume(2)
+    assert log.preemptions()[-1] == resumed_after_delete, log.text()[-2000:]
+    assert jobs.status(name)["restarts"] == 1  # a deletion is not counted
+
+    # 3. Suspend, then resume: no step lost either.
+    log.wait_step(resumed_after_delete + 10)
+    jobs.patch(name, {"spec": {"runPolicy": {"suspend": True}}})
+    jobs.wait_phase(name, "Suspended")
+    eventually(lambda: not jobs.pods(name), timeout=120, what="pods gone while suspended")
+    suspended_at = log.preemptions()[-1]
+    assert suspended_at >= log.last_step()
+    jobs.patch(name, {"spec": {"runPolicy": {"suspend": False}}})
+    assert log.wait_resume(3) == suspended_at
+
+    status = jobs.wait_phase(name, "Succeeded", timeout=600)
+    assert status["restarts"] == 1 and status["preemptions"] == 1  # suspend is neither
+    assert log.last_step() == MAX_STEPS
+    print(f"\nrecovery after SIGKILL: {recovery_seconds:.1f}s from kill to step {first_new}")
+
+    # 4. Deleting the job leaves no process, network namespace or file of its pods.
+    uids = [p.metadata.uid for p in jobs.pods(name)]
+    jobs.delete(name)
+    eventually(lambda: not jobs.pods(name), timeout=120, what="pods deleted with the job")
+    state = cluster.paths.root / (cluster.runner_node or "devnode-0")
+
+    def leftovers() -> list[str]:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+        found = [f"process of rank {r}" for r in (0, 1) if trainer_pid(name, r) is not None]
+        found += [f"netns of {uid}" for uid in uids if uid[:8] in listed.stdout]
+        found += [f"state dir of {uid}" for uid in uids if (state / "pods" / uid).exists()]
+        found += [str(p) for uid in uids for p in Path("/etc/netns").glob(f"*{uid[:8]}*")]
+        return found
+
+    deadline = time.monotonic() + 90
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert leftovers() == [], "left on the machine after deleting the job"
