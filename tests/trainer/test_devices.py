@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from trainer_cli import SMALL, error_lines, run
 
+from densenet_trainer.config import RunConfig
 from densenet_trainer.devices import ascend, detect
 from densenet_trainer.errors import ExitCode, UserError
 
@@ -27,13 +28,16 @@ COMPLETED = {
     "group_list": [
         {
             "group_name": "worker",
-            "device_count": "1",
+            "device_count": "2",
             "instance_count": "1",
             "instance_list": [
                 {
                     "pod_name": "p0",
                     "server_id": "10.0.0.1",
-                    "devices": [{"device_id": "0", "device_ip": "192.168.100.101"}],
+                    "devices": [
+                        {"device_id": "0", "device_ip": "192.168.100.101"},
+                        {"device_id": "1", "device_ip": "192.168.100.102"},
+                    ],
                 }
             ],
         }
@@ -68,6 +72,68 @@ def test_rank_table_wait_times_out_with_one_line(tmp_path: Path) -> None:
     message = info.value.message
     assert "\n" not in message and str(table) in message and "initializing" in message
     assert "--rank_table_timeout" in message
+
+
+VERSION_1 = {
+    "status": "completed",
+    "version": "1.0",
+    "server_count": "2",
+    "server_list": [
+        {"server_id": "10.0.0.2", "device": [{"device_id": "5", "device_ip": "x", "rank_id": "1"}]},
+        {"server_id": "10.0.0.1", "device": [{"device_id": "3", "device_ip": "y", "rank_id": "0"}]},
+    ],
+}
+
+
+def test_rank_table_devices_in_rank_order_from_either_format() -> None:
+    assert ascend.table_devices(COMPLETED, "t") == [("10.0.0.1", "0"), ("10.0.0.1", "1")]
+    assert ascend.table_devices(VERSION_1, "t") == [("10.0.0.1", "3"), ("10.0.0.2", "5")]
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "fragment"),
+    [
+        (VERSION_1, {"RANK_SIZE": "4", "RANK_ID": "0"}, "lists 2 devices but RANK_SIZE=4"),
+        (VERSION_1, {"RANK_SIZE": "2", "RANK_ID": "1", "DEVICE_ID": "3"}, "DEVICE_ID=3"),
+        (
+            {
+                "status": "completed",
+                "server_list": [{"device": [{"device_id": "0", "rank_id": "0"}]}],
+            },
+            {"RANK_SIZE": "2"},
+            "KeyError: 'server_id'",
+        ),
+    ],
+)
+def test_a_table_that_disagrees_with_the_process_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: dict, env: dict, fragment: str
+) -> None:
+    """Checked before the adapter is imported: HCCL would fail later, less clearly."""
+    path = tmp_path / "hccl.json"
+    _write(path, table)
+    monkeypatch.setenv("RANK_TABLE_FILE", str(path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(UserError) as info:
+        ascend.create(RunConfig(device="npu", rank_table_timeout=1))
+    message = info.value.message
+    assert fragment in message and "\n" not in message, message
+    assert info.value.exit_code == ExitCode.USAGE and "npu_device" not in message
+
+
+def test_without_the_adapter_the_error_says_the_table_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "hccl.json"
+    _write(path, VERSION_1)
+    for key, value in {"RANK_TABLE_FILE": str(path), "RANK_SIZE": "2", "RANK_ID": "1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DEVICE_ID", "5")
+    with pytest.raises(UserError) as info:
+        ascend.create(RunConfig(device="npu", rank_table_timeout=1))
+    assert info.value.exit_code == ExitCode.MISSING_DEVICE
+    assert "npu_device" in info.value.message
+    assert "rank 1 of 2, device 5 of server 10.0.0.2" in info.value.message
 
 
 def test_auto_detects_ascend_pod_from_its_environment() -> None:

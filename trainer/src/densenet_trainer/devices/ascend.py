@@ -61,26 +61,75 @@ def _int_env(name: str, default: int) -> int:
         raise UserError(f"{name}={raw!r} is not an integer") from exc
 
 
-def create(config: RunConfig) -> DeviceContext:
+def table_devices(table: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """(server_id, device_id) of every device in the table, in rank order. Version 1.0 lists
+    servers with ranked devices; seed 000's version 0 ranks devices in the order listed."""
     try:
-        import npu_device  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError as exc:
+        if "server_list" in table:
+            ranked = sorted(
+                (int(d["rank_id"]), str(s["server_id"]), str(d["device_id"]))
+                for s in table["server_list"]
+                for d in s["device"]
+            )
+            return [(server, device) for _, server, device in ranked]
+        return [
+            (str(instance["server_id"]), str(d["device_id"]))
+            for group in table["group_list"]
+            for instance in group["instance_list"]
+            for d in instance["devices"]
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
         raise UserError(
-            "--device npu needs the Python package 'npu_device' (Ascend's TensorFlow adapter, "
-            "in Ascend's TensorFlow images); it cannot be imported here",
-            ExitCode.MISSING_DEVICE,
+            f"{env.RANK_TABLE_FILE} {path}: not a rank table HCCL can read "
+            f"({type(exc).__name__}: {exc}); it needs server_list (version 1.0) or group_list "
+            "(version 0) with every device's ids"
         ) from exc
-    import tensorflow as tf  # noqa: PLC0415
 
+
+def read_own_entry(table_file: str, rank_id: int, rank_size: int, timeout: float) -> str:
+    """Wait for the completed table and check that it agrees with this process's RANK_SIZE,
+    RANK_ID and DEVICE_ID; returns where this rank sits, for messages."""
+    devices = table_devices(wait_for_rank_table(table_file, timeout), table_file)
+    if len(devices) != rank_size:
+        raise UserError(
+            f"{env.RANK_TABLE_FILE} {table_file} lists {len(devices)} devices but "
+            f"{env.RANK_SIZE}={rank_size}: the table and the job disagree"
+        )
+    if not 0 <= rank_id < rank_size:
+        raise UserError(f"{env.RANK_ID}={rank_id} is outside 0..{rank_size - 1}")
+    server, device = devices[rank_id]
+    own_device = os.environ.get(env.DEVICE_ID)
+    if own_device is not None and own_device != device:
+        raise UserError(
+            f"{env.RANK_TABLE_FILE} {table_file} puts rank {rank_id} on device {device} of "
+            f"server {server}, but {env.DEVICE_ID}={own_device}"
+        )
+    return f"rank {rank_id} of {rank_size}, device {device} of server {server}"
+
+
+def create(config: RunConfig) -> DeviceContext:
     rank_size = _int_env(env.RANK_SIZE, 1)
     rank_id = _int_env(env.RANK_ID, 0)
     table_file = os.environ.get(env.RANK_TABLE_FILE)
+    placement = "one process, no rank table"
     if rank_size > 1:
         if not table_file:
             raise UserError(
                 f"{env.RANK_SIZE}={rank_size} needs {env.RANK_TABLE_FILE} (the HCCL rank table)"
             )
-        wait_for_rank_table(table_file, config.rank_table_timeout)
+        # Before the adapter: HCCL cannot start without the completed table, and a table
+        # that disagrees with this process is worth its own error wherever it runs.
+        placement = read_own_entry(table_file, rank_id, rank_size, config.rank_table_timeout)
+    try:
+        import npu_device  # type: ignore[import-not-found]  # noqa: PLC0415
+    except ImportError as exc:
+        raise UserError(
+            "--device npu needs the Python package 'npu_device' (Ascend's TensorFlow adapter, "
+            f"in Ascend's TensorFlow images); it cannot be imported here ({placement})",
+            ExitCode.MISSING_DEVICE,
+        ) from exc
+    import tensorflow as tf  # noqa: PLC0415
+
     os.environ.setdefault(env.ASCEND_DEVICE_ID, os.environ.get(env.DEVICE_ID, "0"))
     npu_device.open().as_default()
     all_reduce = broadcast = reduce_sum = None
