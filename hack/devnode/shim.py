@@ -35,23 +35,35 @@ def _covers(target: str, path: str) -> bool:
     return path == target or path.startswith(target.rstrip("/") + "/")
 
 
+def _open_source(path: str) -> int:
+    try:
+        return os.open(path, os.O_PATH)
+    except OSError as exc:
+        raise OSError(exc.errno, f"volume source {path}: {exc.strerror}") from None
+
+
 def main(spec_path: str) -> None:
     with open(spec_path) as f:
         spec = json.load(f)
     try:
         socket.sethostname(spec["hostname"])
-        # Held open so the image's paths can be put back if a volume lands over them.
+        # Every source is opened before the first mount and bound through its descriptor: a
+        # volume mounted over a directory (an emptyDir at /tmp) would otherwise hide the
+        # sources and the image's paths that live below it on the host.
         image_fds = {path: os.open(path, os.O_PATH) for path in spec.get("image_paths", [])}
-        for m in spec["mounts"]:
+        source_fds = [_open_source(m["source"]) for m in spec["mounts"]]
+        for m, fd in zip(spec["mounts"], source_fds, strict=True):
+            source = f"/proc/self/fd/{fd}"
             # A mount inside an earlier one (a configMap under an emptyDir) needs its target
             # made in that volume, which only exists in here.
             if not os.path.lexists(m["target"]):
-                if os.path.isdir(m["source"]):
+                if os.path.isdir(source):
                     os.makedirs(m["target"])
                 else:
                     os.makedirs(os.path.dirname(m["target"]), exist_ok=True)
                     open(m["target"], "a").close()
-            bind(m["source"], m["target"], m["read_only"])
+            bind(source, m["target"], m["read_only"])
+            os.close(fd)
         for path, fd in image_fds.items():
             if any(_covers(m["target"], path) for m in spec["mounts"]):
                 os.makedirs(path, exist_ok=True)

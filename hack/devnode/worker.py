@@ -14,10 +14,10 @@ from devnode import hosts, procs
 from devnode.context import Context
 from devnode.devices import (
     ASCEND_ANNOTATION,
-    VISIBLE_ENV,
     ascend_annotation,
     ids_from_annotation,
     requested,
+    visible_env,
 )
 from devnode.envvars import ConfigError, command_line, container_env
 from devnode.events import Event, post
@@ -173,7 +173,7 @@ class PodWorker:
             ids = allocator.allocate(
                 self.uid, count, ids_from_annotation(annotations.get(ASCEND_ANNOTATION))
             )
-            self.device_env[VISIBLE_ENV[resource]] = ",".join(map(str, ids))
+            self.device_env.update(visible_env(resource, ids, allocator.capacity))
             if resource == ASCEND_RESOURCE:
                 value = ascend_annotation(self.name, self.ctx.node.ip, ids)
                 if annotations.get(ASCEND_ANNOTATION) != value:
@@ -286,7 +286,8 @@ class PodWorker:
             if any(m.target.startswith(t.rstrip("/") + "/") for t in targets):
                 continue  # nested in another volume: the shim makes it there
             self.ctx.mountpoints.ensure(m.target, Path(m.source).is_file(), self.uid)
-        cwd = spec.get("workingDir") or str(self.dir / "root")
+        own_root = str(self.dir / "root")  # the image's "/", for the working directory
+        cwd = spec.get("workingDir") or own_root
         self.ctx.mountpoints.ensure(cwd, False, self.uid)
         assert self.netns is not None
         proc = procs.start(
@@ -298,7 +299,8 @@ class PodWorker:
             mounts=mounts,
             spec_file=self.dir / "containers" / f"{rec.name}.json",
             log_file=self.log_dir / rec.name / f"{rec.restart_count}.log",
-            image_paths=(str(REPO_ROOT),) if rule.path else (),
+            # Host paths standing in for the image's files: no volume may hide them.
+            image_paths=((str(REPO_ROOT),) if rule.path else ()) + (own_root,),
         )
         self.procs[rec.name] = proc
         rec.running_since = now_rfc3339()

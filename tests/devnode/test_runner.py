@@ -17,6 +17,7 @@ from devcluster.config import (
     API_SERVER_POD_HOST,
     API_SERVER_PORT,
     ASCEND_RESOURCE,
+    GAUDI_RESOURCE,
     RUNNER_NODE_LABEL,
     RUNNER_POD_CIDR,
 )
@@ -331,6 +332,44 @@ def test_pod_asking_for_npus_gets_the_device_plugin_annotation(cluster, namespac
     assert _fields(pod_log(state, namespace, "npu"))["VISIBLE"] == ",".join(ids)
 
 
+SHOW_GAUDI_ENV = """
+import os, sys, time
+for key in ("HABANA_VISIBLE_DEVICES", "HL_VISIBLE_DEVICES", "HABANA_VISIBLE_MODULES"):
+    print(key, os.environ.get(key), flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_gaudi_pods_with_hugepages_schedule_here_and_get_distinct_cards(
+    cluster, namespace, core_v1
+):
+    """Pods asking for 2 cards and 2Mi huge pages each (as the operator's Gaudi pods do) are
+    bound to the runner and see the device plugin's variables; a card held by a running pod
+    is not given to the next one."""
+    state = cluster.paths.root / runner_node(cluster)
+    want = {GAUDI_RESOURCE: "2", "hugepages-2Mi": "1Gi", "memory": "256Mi"}
+    resources = {"limits": want, "requests": want}
+
+    def gaudi_pod(name: str, seconds: int) -> dict:
+        container = {"resources": resources, "args": [str(seconds)]}
+        return python_pod(name, SHOW_GAUDI_ENV, container=container)
+
+    create(core_v1, namespace, gaudi_pod("hpu-a", 120))
+    wait_log(state, namespace, "hpu-a", "HABANA_VISIBLE_MODULES")
+    create(core_v1, namespace, gaudi_pod("hpu-b", 0))
+    done = wait_phase(core_v1, namespace, "hpu-b", ("Succeeded", "Failed"))
+    assert done.spec.node_name == cluster.runner_node and done.status.phase == "Succeeded"
+    given = []
+    for name in ("hpu-a", "hpu-b"):
+        env = _fields(pod_log(state, namespace, name))
+        assert env["HABANA_VISIBLE_DEVICES"] == env["HL_VISIBLE_DEVICES"]
+        assert env["HABANA_VISIBLE_MODULES"] == env["HABANA_VISIBLE_DEVICES"]  # part of a node
+        given += env["HABANA_VISIBLE_DEVICES"].split(",")
+    assert len(given) == 4 and len(set(given)) == 4, given
+    core_v1.delete_namespaced_pod("hpu-a", namespace)
+    assert core_v1.read_node(cluster.runner_node).status.allocatable["hugepages-2Mi"] == "8Gi"
+
+
 VOLUME_READER = """
 import json, os
 out = {
@@ -493,3 +532,35 @@ def test_a_volume_over_the_images_directory_does_not_hide_the_image(cluster, nam
     log = pod_log(state, namespace, "covered")
     assert done.status.phase == "Succeeded", log
     assert log.strip() == "imported 0.1.0", log
+
+
+def test_a_volume_over_the_runners_state_dir_does_not_hide_the_other_volumes(
+    cluster, namespace, core_v1
+):
+    """The runner keeps volume sources under its state dir; an emptyDir mounted over that path
+    (the chart's /tmp when the cache lives under /tmp) must not hide the volumes bound after
+    it: a configMap mounted deeper still reads."""
+    state = cluster.paths.root / runner_node(cluster)
+    core_v1.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "cfg"}, "data": {"greeting": "hello"}}
+    )
+    deeper = "/cfg" + "/d" * str(cluster.paths.root).count("/")
+    pod = python_pod(
+        "hidden",
+        f"print('read', open('{deeper}/greeting').read())",
+        container={
+            "volumeMounts": [
+                {"name": "scratch", "mountPath": str(cluster.paths.root)},
+                {"name": "cfg", "mountPath": deeper},
+            ]
+        },
+        volumes=[
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "cfg", "configMap": {"name": "cfg"}},
+        ],
+    )
+    create(core_v1, namespace, pod)
+    done = wait_phase(core_v1, namespace, "hidden", ("Succeeded", "Failed"))
+    log = pod_log(state, namespace, "hidden")
+    assert done.status.phase == "Succeeded", log
+    assert log.strip() == "read hello", log
