@@ -22,6 +22,7 @@ from devcluster.config import ClusterPaths
 DEFAULT_RUNNER_NODE = "devnode-0"
 RUNNER_FAKE_ASCEND = 8
 RUNNER_FAKE_GAUDI = 8
+RUNNER_HUGEPAGES_2MI = "8Gi"  # capacity only, so Gaudi pods (which request it) schedule
 
 
 class ClusterError(Exception):
@@ -56,7 +57,9 @@ def make_plan(paths: ClusterPaths, with_runner: bool) -> Plan:
         components.kwok(paths, kwok_version),
     ]
     runner = (
-        components.devnode(paths, DEFAULT_RUNNER_NODE, RUNNER_FAKE_ASCEND, RUNNER_FAKE_GAUDI)
+        components.devnode(
+            paths, DEFAULT_RUNNER_NODE, RUNNER_FAKE_ASCEND, RUNNER_FAKE_GAUDI, RUNNER_HUGEPAGES_2MI
+        )
         if with_runner
         else None
     )

@@ -152,7 +152,9 @@ def kwok(paths: ClusterPaths, kwok_version: str) -> Component:
     return Component("kwok", argv, health_url=f"http://127.0.0.1:{config.KWOK_PORT}/healthz")
 
 
-def devnode(paths: ClusterPaths, node_name: str, fake_ascend: int, fake_gaudi: int) -> Component:
+def devnode(
+    paths: ClusterPaths, node_name: str, fake_ascend: int, fake_gaudi: int, hugepages_2mi: str
+) -> Component:
     return Component(
         node_name,
         [
@@ -165,5 +167,6 @@ def devnode(paths: ClusterPaths, node_name: str, fake_ascend: int, fake_gaudi: i
             f"--state-dir={paths.root / node_name}",
             f"--fake-ascend={fake_ascend}",
             f"--fake-gaudi={fake_gaudi}",
+            f"--hugepages-2mi={hugepages_2mi}",
         ],
     )

@@ -9,7 +9,21 @@ from dataclasses import dataclass, field
 from devcluster.config import ASCEND_RESOURCE, GAUDI_RESOURCE
 
 ASCEND_ANNOTATION = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
-VISIBLE_ENV = {ASCEND_RESOURCE: "ASCEND_VISIBLE_DEVICES", GAUDI_RESOURCE: "HABANA_VISIBLE_DEVICES"}
+
+
+def visible_env(resource: str, ids: list[int], capacity: int) -> dict[str, str]:
+    """What the vendor's device plugin puts in the container's environment. Habana's sets the
+    device indices twice and, for part of a node, the module ids the TF bridge selects cards
+    by (on a fake node the module id is the index)."""
+    listed = ",".join(map(str, ids))
+    if resource == ASCEND_RESOURCE:
+        return {"ASCEND_VISIBLE_DEVICES": listed}
+    if resource == GAUDI_RESOURCE:
+        env = {"HABANA_VISIBLE_DEVICES": listed, "HL_VISIBLE_DEVICES": listed}
+        if len(ids) < capacity:
+            env["HABANA_VISIBLE_MODULES"] = listed
+        return env
+    raise ValueError(f"no device plugin for {resource}")
 
 
 def requested(pod: dict, resource: str) -> int:

@@ -13,6 +13,7 @@ from devnode.timefmt import now_micro, now_rfc3339
 
 log = logging.getLogger(__name__)
 
+HUGEPAGES_2MI = "hugepages-2Mi"
 LEASE_SECONDS = 40
 LEASE_RENEW_S = 10
 STATUS_EVERY_S = 60
@@ -27,6 +28,7 @@ class NodeSpec:
     pods: int
     ascend: int = 0
     gaudi: int = 0
+    hugepages_2mi: str = "0"
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict, ...] = ()
     logs_port: int = 0
@@ -37,6 +39,8 @@ class NodeSpec:
             cap[ASCEND_RESOURCE] = str(self.ascend)
         if self.gaudi:
             cap[GAUDI_RESOURCE] = str(self.gaudi)
+        if self.hugepages_2mi != "0":
+            cap[HUGEPAGES_2MI] = self.hugepages_2mi
         return cap
 
     def all_labels(self) -> dict[str, str]:

@@ -9,7 +9,12 @@ import json
 
 import pytest
 
-from devcluster.config import ASCEND_RESOURCE, RUNNER_POD_CIDR, RUNNER_SPARE_POD_CIDR
+from devcluster.config import (
+    ASCEND_RESOURCE,
+    GAUDI_RESOURCE,
+    RUNNER_POD_CIDR,
+    RUNNER_SPARE_POD_CIDR,
+)
 from devnode import cli
 from devnode.devices import (
     AllocationError,
@@ -17,6 +22,7 @@ from devnode.devices import (
     ascend_annotation,
     ids_from_annotation,
     requested,
+    visible_env,
 )
 from devnode.envvars import ConfigError, command_line, container_env, expand
 from devnode.hosts import render_hosts
@@ -308,6 +314,7 @@ class TestConfigAndCli:
             (["--bridge", "averylongname"], "--bridge"),
             (["--pod-cidr", "10.89.0.0/33"], "--pod-cidr"),
             (["--taint", "a=b"], "--taint"),
+            (["--hugepages-2mi", "8GB"], "--hugepages-2mi"),
             (["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
         ],
     )
@@ -315,6 +322,16 @@ class TestConfigAndCli:
         code = cli.main(["run", "--state-dir", str(tmp_path), *argv])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+    def test_gaudi_cards_come_with_the_habana_plugins_variables(self):
+        whole = visible_env(GAUDI_RESOURCE, list(range(8)), 8)
+        assert whole == {
+            "HABANA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
+            "HL_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
+        }
+        part = visible_env(GAUDI_RESOURCE, [2, 3], 8)
+        assert part["HABANA_VISIBLE_MODULES"] == part["HABANA_VISIBLE_DEVICES"] == "2,3"
+        assert visible_env(ASCEND_RESOURCE, [0, 1], 8) == {"ASCEND_VISIBLE_DEVICES": "0,1"}
 
     def test_logs_reader_names_the_missing_pod(self, capsys, tmp_path):
         log = tmp_path / "logs" / "ns1_w-0_uid" / "main"
