@@ -15,6 +15,7 @@ Command line (what hack/kind-e2e.sh runs):
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -35,6 +36,13 @@ GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # nodes whose pods lead nowhere (local kwok nodes)
 METRICS_PORT_NAME = "http-metrics"  # the chart's metrics Service port
 TRAINER_METRICS_PORT = 9410  # the CRD's spec.metrics.port default
+# Seed 000's training line (trainer/src/densenet_trainer/logs.py), as its parsers read it.
+SEED_LINE = re.compile(
+    r"^step:\s*(\d+)  epoch:\s*[\d.]+  FPS:\s*[\d.]+  loss:[\d.]+  reg_loss:[\d.]+  "
+    r"total_loss:[\d.]+  lr:[\d.]+$",
+    re.M,
+)
+EVAL_LINE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+) examples: \d+$", re.M)
 
 T = TypeVar("T")
 
@@ -209,16 +217,53 @@ def wait_for_trainer_metrics(target: Target, namespace: str, job: str, timeout: 
     return wait_for(read, timeout, f"worker-0 of {namespace}/{job} serving /metrics")
 
 
+def worker_logs(
+    core: kube_client.CoreV1Api, namespace: str, job: str, replicas: int
+) -> dict[int, str]:
+    """Each worker's log by replica index, read as `kubectl logs` reads it (through the API
+    server from the pod's node); fails unless every replica has a pod."""
+    logs = {}
+    for pod in core.list_namespaced_pod(
+        namespace, label_selector=f"densenet.dev/job-name={job}"
+    ).items:
+        index = int(pod.metadata.labels["densenet.dev/replica-index"])
+        logs[index] = core.read_namespaced_pod_log(pod.metadata.name, namespace)
+    if sorted(logs) != list(range(replicas)):
+        raise E2EError(f"expected the logs of workers 0..{replicas - 1}, found {sorted(logs)}")
+    return logs
+
+
+def check_seed_logs(logs: dict[int, str], last_step: int | None) -> None:
+    """Every worker printed seed 000's training lines, up to the job's last step when known."""
+    for index, text in sorted(logs.items()):
+        steps = [int(step) for step in SEED_LINE.findall(text)]
+        if not steps:
+            raise E2EError(f"worker {index} printed no seed-format step line:\n{text[-2000:]}")
+        if last_step is not None and steps[-1] != last_step:
+            raise E2EError(f"worker {index}'s last step line is step {steps[-1]}, not {last_step}")
+
+
+def final_top1(logs: dict[int, str]) -> float:
+    """The validation top-1 of the last evaluation, as worker 0 printed it."""
+    found = EVAL_LINE.findall(logs[0])
+    if not found:
+        raise E2EError(f"worker 0 printed no evaluation line:\n{logs[0][-2000:]}")
+    return float(found[-1][1])
+
+
 def run_job_to_success(
     target: Target,
     namespace: str,
     job: dict[str, Any],
     timeout: float,
+    *,
     after_apply: Callable[[str], None] | None = None,
+    min_top1: float | None = None,
 ) -> dict[str, Any]:
     """Apply `job`, read a worker's metrics while it runs, wait for Succeeded, then check the
-    operator's metrics; returns the final status. `after_apply(name)` runs right after the job
-    is created (the local tests preempt a worker there)."""
+    operator's metrics, every worker's seed-format log lines up to the last step and, given
+    `min_top1`, the last evaluation's top-1; returns the final status. `after_apply(name)`
+    runs right after the job is created (the local tests preempt a worker there)."""
     name = target.apply_job(namespace, job)
     if after_apply is not None:
         after_apply(name)
@@ -227,6 +272,10 @@ def run_job_to_success(
     status = target.wait_phase(namespace, name, "Succeeded", timeout)
     replicas = job["spec"].get("replicas", 1)
     check_operator_metrics(target.operator_metrics(), namespace, replicas)
+    logs = worker_logs(target.core, namespace, name, replicas)
+    check_seed_logs(logs, (status.get("progress") or {}).get("totalSteps"))
+    if min_top1 is not None and (top1 := final_top1(logs)) < min_top1:
+        raise E2EError(f"validation top-1 {top1:.3f} is below {min_top1}")
     return status
 
 
@@ -240,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--job", type=Path, default=REPO_ROOT / "examples" / "cpu-smoke.yaml")
     parser.add_argument("--set", action="append", default=[], dest="values")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per step")
+    parser.add_argument(
+        "--min-top1", type=float, default=None, help="fail below this final validation top-1"
+    )
     args = parser.parse_args(argv)
 
     kube_config.load_kube_config(config_file=args.kubeconfig)
@@ -250,12 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         took = target.install(args.values)
         print(f"e2e: helm install to Ready: {took:.1f} s", flush=True)
         job = yaml.safe_load(args.job.read_text())
-        status = run_job_to_success(target, args.jobs_namespace, job, args.timeout)
+        status = run_job_to_success(
+            target, args.jobs_namespace, job, args.timeout, min_top1=args.min_top1
+        )
     except E2EError as err:
         print(f"e2e: FAILED: {err}", file=sys.stderr)
         return 1
     print(f"e2e: {job['metadata']['name']} Succeeded; progress {status.get('progress')}")
-    print("e2e: trainer and operator metrics checked")
+    print("e2e: trainer and operator metrics and every worker's log checked")
     return 0
 
 

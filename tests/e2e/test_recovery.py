@@ -1,6 +1,7 @@
 """Recovery end to end: a real 2-worker CPU training on the node runner, under a real
 `densenet-operator run`, survives a SIGKILLed worker (whole-job restart from the last
 checkpoint), a deleted worker pod and a suspend/resume (SIGTERM: zero steps lost), and
+the job still learns the digits, both workers' seed-format lines are in `kubectl logs`, and
 deleting the job leaves nothing of its pods on the machine."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from devdata.digits import write_dataset
+from tests.deploy import e2e
 from tests.operator.harness import Jobs, OperatorProcess
 from tests.polling import eventually
 
@@ -27,6 +29,7 @@ RESUMED = re.compile(r"^resumed from \S+ at step (\d+)", re.M)
 PREEMPTED = re.compile(r"^preempted at step (\d+): checkpoint written", re.M)
 CHECKPOINT_EVERY = 20
 MAX_STEPS = 120
+MIN_TOP1 = 0.5  # five times chance (10 classes)
 
 
 def trainer_pid(job: str, rank: int) -> int | None:
@@ -154,7 +157,14 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
     status = jobs.wait_phase(name, "Succeeded", timeout=600)
     assert status["restarts"] == 1 and status["preemptions"] == 1  # suspend is neither
     assert log.last_step() == MAX_STEPS
+    # Both workers' seed-format lines are in `kubectl logs`, and the model learned the digits
+    # through every interruption: chance is 10 %.
+    logs = e2e.worker_logs(jobs.core, namespace, name, replicas=2)
+    e2e.check_seed_logs(logs, MAX_STEPS)
+    top1 = e2e.final_top1(logs)
+    assert top1 >= MIN_TOP1, top1
     print(f"\nrecovery after SIGKILL: {recovery_seconds:.1f}s from kill to step {first_new}")
+    print(f"validation top-1 after the interruptions: {top1:.3f}")
 
     # 4. Deleting the job leaves no process, network namespace or file of its pods.
     uids = [p.metadata.uid for p in jobs.pods(name)]
