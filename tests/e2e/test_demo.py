@@ -1,0 +1,72 @@
+"""The README's first command, `make demo`, on the test session's cluster: `--keep` so that the
+session's control plane stays up (the demo's `up` finds it running), then the chart and the job
+are removed here. What a newcomer reads is checked: the install, a progress bar fed by the
+job's status, Succeeded, the validation top-1 and where things are."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from kubernetes import client as kube_client
+from kubernetes.client.rest import ApiException
+
+from devcluster.demo import JOB_NS, OPERATOR_NS, RELEASE
+from tests.polling import eventually
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+PROGRESS = re.compile(
+    r"Running +\[[#.]{30}\] +([0-9.]+)% step (\d+)/120 +([0-9.]+) img/s +loss [0-9.]+ +ETA \S+"
+)
+TOP1 = re.compile(r"validation top-1 ([0-9.]+)%")
+
+
+def test_make_demo_trains_through_the_operator_and_reports(cluster, api_client):
+    if cluster.runner_node is None:
+        pytest.fail("the node runner is not running: the demo needs real pods (run as root)")
+    core = kube_client.CoreV1Api(api_client)
+    custom = kube_client.CustomObjectsApi(api_client)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "devcluster.demo", "--keep"],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        out = done.stdout
+        assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+        assert re.search(r"operator Ready after [0-9.]+s", out), out
+        progress = PROGRESS.findall(out)
+        assert progress, out
+        assert all(float(fps) >= 0 for _, _, fps in progress)
+        steps = [int(step) for _, step, _ in progress]
+        assert steps == sorted(steps), out  # the bar only moves forward
+        assert re.search(r"Succeeded +\[#{30}\] 100\.0% step 120/120", out), out
+        top1 = TOP1.search(out)
+        assert top1 and float(top1[1]) >= 50, out  # chance is 10 %
+        assert "kubectl logs -n default digits-worker-0" in out
+        assert "kept running" in out
+    finally:
+        custom_delete(custom, JOB_NS, "digits")
+        eventually(
+            lambda: not core.list_namespaced_pod(
+                JOB_NS, label_selector="densenet.dev/job-name=digits"
+            ).items,
+            timeout=120, what="the demo job's pods gone",
+        )  # fmt: skip
+        subprocess.run(
+            [str(cluster.paths.bin_dir / "helm"), "--kubeconfig", str(cluster.kubeconfig),
+             "uninstall", RELEASE, "--namespace", OPERATOR_NS, "--wait"],
+            capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+
+
+def custom_delete(custom: kube_client.CustomObjectsApi, namespace: str, name: str) -> None:
+    try:
+        custom.delete_namespaced_custom_object(
+            "densenet.dev", "v1alpha1", namespace, "densenettrainingjobs", name
+        )
+    except ApiException as err:
+        if err.status != 404:
+            raise
