@@ -80,10 +80,13 @@ class Demo:
 
     def up(self) -> None:
         say("local control plane and node runner (a first run builds them: ~10 min on 2 cores)")
-        self.kubeconfig = cluster.up(self.paths, with_runner=True, log=lambda m: print(f"    {m}"))
-        kube_config.load_kube_config(str(self.kubeconfig))
-        self.core = kube_client.CoreV1Api()
-        self.custom = kube_client.CustomObjectsApi()
+        self.connect(cluster.up(self.paths, with_runner=True, log=lambda m: print(f"    {m}")))
+
+    def connect(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+        api = kube_config.new_client_from_config(str(kubeconfig))
+        self.core = kube_client.CoreV1Api(api)
+        self.custom = kube_client.CustomObjectsApi(api)
 
     def dataset(self) -> None:
         digits = DEMO_ROOT / "digits"
@@ -175,14 +178,18 @@ class Demo:
         ):
             time.sleep(1)
 
+    def remove_product(self) -> None:
+        """The job (its pods gone) and the chart; the cluster stays."""
+        try:
+            self.delete_job()
+        except ApiException as err:
+            print(f"    could not delete the job: {err.reason}")
+        self.helm("uninstall", RELEASE, "--namespace", OPERATOR_NS, "--wait")
+
     def down(self) -> None:
         say("tearing down (the job, the chart, the cluster)")
         if self.kubeconfig is not None:
-            try:
-                self.delete_job()
-            except ApiException as err:
-                print(f"    could not delete the job: {err.reason}")
-            self.helm("uninstall", RELEASE, "--namespace", OPERATOR_NS, "--wait")
+            self.remove_product()
         cluster.down(self.paths, log=lambda m: print(f"    {m}"))
 
 

@@ -22,13 +22,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.polling import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "deploy" / "helm" / "densenet-operator"
@@ -44,23 +46,9 @@ SEED_LINE = re.compile(
 )
 EVAL_LINE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+) examples: \d+$", re.M)
 
-T = TypeVar("T")
-
 
 class E2EError(AssertionError):
     """A step failed; the message says which and why."""
-
-
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
-    """Call `probe` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise E2EError(f"timed out after {timeout:.0f}s waiting for {what}: last={last!r}")
 
 
 @dataclass
@@ -149,11 +137,12 @@ class Target:
                 raise E2EError(f"job {namespace}/{name} Failed: {status.get('conditions')}")
             return status if status.get("phase") == phase else None
 
-        return wait_for(reached, timeout, f"job {namespace}/{name} to be {phase}")
+        return eventually(
+            reached, timeout, interval=1.0, what=f"job {namespace}/{name} to be {phase}"
+        )
 
     def worker_pods(self, namespace: str, name: str) -> list[kube_client.V1Pod]:
-        selector = f"densenet.dev/job-name={name}"
-        return self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        return job_pods(self.core, namespace, name)
 
     def trainer_metrics(self, namespace: str, pod: kube_client.V1Pod) -> str:
         """A running trainer's /metrics through the API server's pod proxy; refuses a pod on a
@@ -214,7 +203,13 @@ def wait_for_trainer_metrics(target: Target, namespace: str, job: str, timeout: 
                     return None  # the endpoint is not serving yet
         return None
 
-    return wait_for(read, timeout, f"worker-0 of {namespace}/{job} serving /metrics")
+    return eventually(
+        read, timeout, interval=1.0, what=f"worker-0 of {namespace}/{job} serving /metrics"
+    )
+
+
+def job_pods(core: kube_client.CoreV1Api, namespace: str, job: str) -> list[kube_client.V1Pod]:
+    return core.list_namespaced_pod(namespace, label_selector=f"densenet.dev/job-name={job}").items
 
 
 def worker_logs(
@@ -223,9 +218,7 @@ def worker_logs(
     """Each worker's log by replica index, read as `kubectl logs` reads it (through the API
     server from the pod's node); fails unless every replica has a pod."""
     logs = {}
-    for pod in core.list_namespaced_pod(
-        namespace, label_selector=f"densenet.dev/job-name={job}"
-    ).items:
+    for pod in job_pods(core, namespace, job):
         index = int(pod.metadata.labels["densenet.dev/replica-index"])
         logs[index] = core.read_namespaced_pod_log(pod.metadata.name, namespace)
     if sorted(logs) != list(range(replicas)):
@@ -305,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = run_job_to_success(
             target, args.jobs_namespace, job, args.timeout, min_top1=args.min_top1
         )
-    except E2EError as err:
+    except AssertionError as err:  # E2EError, or a wait that timed out
         print(f"e2e: FAILED: {err}", file=sys.stderr)
         return 1
     print(f"e2e: {job['metadata']['name']} Succeeded; progress {status.get('progress')}")

@@ -10,11 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from kubernetes import client as kube_client
-from kubernetes.client.rest import ApiException
 
-from devcluster.demo import JOB_NS, OPERATOR_NS, RELEASE
-from tests.polling import eventually
+from devcluster.demo import Demo
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -24,11 +21,9 @@ PROGRESS = re.compile(
 TOP1 = re.compile(r"validation top-1 ([0-9.]+)%")
 
 
-def test_make_demo_trains_through_the_operator_and_reports(cluster, api_client):
+def test_make_demo_trains_through_the_operator_and_reports(cluster):
     if cluster.runner_node is None:
         pytest.fail("the node runner is not running: the demo needs real pods (run as root)")
-    core = kube_client.CoreV1Api(api_client)
-    custom = kube_client.CustomObjectsApi(api_client)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "devcluster.demo", "--keep"],
@@ -48,25 +43,7 @@ def test_make_demo_trains_through_the_operator_and_reports(cluster, api_client):
         assert "kubectl logs -n default digits-worker-0" in out
         assert "kept running" in out
     finally:
-        custom_delete(custom, JOB_NS, "digits")
-        eventually(
-            lambda: not core.list_namespaced_pod(
-                JOB_NS, label_selector="densenet.dev/job-name=digits"
-            ).items,
-            timeout=120, what="the demo job's pods gone",
-        )  # fmt: skip
-        subprocess.run(
-            [str(cluster.paths.bin_dir / "helm"), "--kubeconfig", str(cluster.kubeconfig),
-             "uninstall", RELEASE, "--namespace", OPERATOR_NS, "--wait"],
-            capture_output=True, timeout=300, check=False,
-        )  # fmt: skip
-
-
-def custom_delete(custom: kube_client.CustomObjectsApi, namespace: str, name: str) -> None:
-    try:
-        custom.delete_namespaced_custom_object(
-            "densenet.dev", "v1alpha1", namespace, "densenettrainingjobs", name
-        )
-    except ApiException as err:
-        if err.status != 404:
-            raise
+        demo = Demo(cluster.paths)
+        demo.connect(cluster.kubeconfig)
+        demo.job_name = "digits"  # examples/cpu-digits.yaml
+        demo.remove_product()
