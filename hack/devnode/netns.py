@@ -55,6 +55,29 @@ class PodNetwork:
         ip("addr", "add", f"{self.gateway}/{self.cidr.prefixlen}", "dev", self.bridge)
         _write(f"/proc/sys/net/ipv6/conf/{self.bridge}/disable_ipv6", "1")
         ip("link", "set", self.bridge, "up")
+        self.allow_forwarding()
+
+    def _forward_rule(self) -> list[str]:
+        comment = f"densenet devnode: pod to pod on {self.bridge}"
+        return ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-m", "comment", "--comment",
+                comment, "-j", "ACCEPT"]  # fmt: skip
+
+    def allow_forwarding(self) -> None:
+        """Pod-to-pod traffic on the bridge, whatever the FORWARD policy: Docker sets it to
+        DROP and loads br_netfilter, so bridged packets meet that policy (the CNI bridge plugin
+        adds the same kind of rule). Only bridge-to-bridge: nothing leaves it this way."""
+        if shutil.which("iptables") is None:
+            return  # no iptables, no netfilter rules to get past
+        if _iptables("-C", *self._forward_rule()).returncode != 0:
+            proc = _iptables("-I", *self._forward_rule())
+            if proc.returncode != 0:
+                raise NetError(f"iptables -I FORWARD for {self.bridge}: {proc.stderr.strip()}")
+
+    def remove_forwarding(self) -> None:
+        if shutil.which("iptables") is None:
+            return
+        while _iptables("-D", *self._forward_rule()).returncode == 0:
+            pass
 
     def create_pod(self, uid: str, pod_ip: str, hosts: str, resolv: str) -> str:
         ns, veth = self.netns_name(uid), self.veth_name(uid)
@@ -91,6 +114,11 @@ class PodNetwork:
             with contextlib.suppress(OSError):
                 ETC_NETNS.rmdir()  # only if empty
         ip("link", "del", self.bridge, check=False)
+        self.remove_forwarding()
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=False)
 
 
 def own_netns(prefix: str) -> list[str]:
