@@ -3,9 +3,11 @@
 #   prometheus  the Prometheus server and promtool (metrics checks, alert rule tests)
 #   iproute2    ip netns / veth / bridge for the node runner's pod network
 #   util-linux  unshare and nsenter for the node runner's containers
+#   docker.io   dockerd, containerd, runc and a BuildKit-capable client for `make images`
+#   debootstrap the images' Debian base where the official python image cannot be pulled
 # Needs root (apt-get); `make test` and .ci/run call it. Changes nothing when all are present.
 set -euo pipefail
-packages=(prometheus iproute2 util-linux)
+packages=(prometheus iproute2 util-linux docker.io debootstrap)
 need=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
