@@ -52,3 +52,17 @@ class JobBuilder:
 
 def load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
+
+
+FAKE = {"densenet.dev/fake-node": "true"}
+FAKE_TOLERATION = {"key": "densenet.dev/fake-node", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def on_kwok(name: str, kind: str, per_pod: int, replicas: int = 2) -> JobBuilder:
+    return (
+        JobBuilder(name)
+        .accelerator(kind, per_pod)
+        .replicas(replicas)
+        .set("spec.scheduling.nodeSelector", FAKE)
+        .set("spec.scheduling.tolerations", [FAKE_TOLERATION])
+    )

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.operator.harness import Jobs, OperatorProcess, fake_trainer_env
-from tests.operator.jobs import JobBuilder
+from tests.operator.jobs import JobBuilder, on_kwok
 from tests.polling import eventually
 
 pytestmark = pytest.mark.cluster
@@ -147,20 +147,6 @@ def test_a_missing_configmap_gives_a_clear_condition_not_a_crash_loop(jobs, oper
     assert "no-such-config" in condition["message"]
     assert op.process.poll() is None
     assert jobs.status("badref")["phase"] in ("Pending", "Initializing")
-
-
-FAKE = {"densenet.dev/fake-node": "true"}
-FAKE_TOLERATION = {"key": "densenet.dev/fake-node", "operator": "Exists", "effect": "NoSchedule"}
-
-
-def on_kwok(name: str, kind: str, per_pod: int, replicas: int = 2) -> JobBuilder:
-    return (
-        JobBuilder(name)
-        .accelerator(kind, per_pod)
-        .replicas(replicas)
-        .set("spec.scheduling.nodeSelector", FAKE)
-        .set("spec.scheduling.tolerations", [FAKE_TOLERATION])
-    )
 
 
 STATIC_SERVERS = [
