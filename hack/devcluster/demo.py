@@ -36,6 +36,9 @@ RELEASE, OPERATOR_NS, JOB_NS = "densenet-operator", "densenet-system", "default"
 GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
 EVAL_LINE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+)", re.M)
 BAR = 30
+# Running with no step for this long: TensorFlow's start-up on 2 cores takes about a minute, so
+# past this the workers are most likely not reaching each other.
+NO_STEP_HINT_SECONDS = 180
 
 
 def say(message: str) -> None:
@@ -116,7 +119,7 @@ class Demo:
         self.delete_job()
         say(f"kubectl apply -f {EXAMPLE.relative_to(REPO_ROOT)}  (2 CPU workers)")
         self.custom.create_namespaced_custom_object(GROUP, VERSION, JOB_NS, PLURAL, job)
-        start, last = time.monotonic(), ""
+        start, last, running_since, hinted = time.monotonic(), "", None, False
         while True:
             obj = self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, JOB_NS, PLURAL, self.job_name
@@ -126,12 +129,31 @@ class Demo:
             if line != last:
                 print(f"    [{clock(time.monotonic() - start):>6}] {line}", flush=True)
                 last = line
+            if status.get("phase") == "Running" and running_since is None:
+                running_since = time.monotonic()
+            stuck = running_since is not None and "step" not in (status.get("progress") or {})
+            if stuck and not hinted and time.monotonic() - running_since > NO_STEP_HINT_SECONDS:
+                hinted = True
+                self.no_progress_hint(time.monotonic() - running_since)
             if status.get("phase") == "Succeeded":
                 return status
             if status.get("phase") == "Failed":
                 failed = [c for c in status.get("conditions", []) if c["type"] == "Failed"]
                 raise RuntimeError(f"the job failed: {failed[0]['message'] if failed else status}")
             time.sleep(2)
+
+    def no_progress_hint(self, seconds: float) -> None:
+        """Say why a Running job may show no step, with what its chief last printed."""
+        pod = f"{self.job_name}-worker-0"
+        try:
+            tail = self.core.read_namespaced_pod_log(pod, JOB_NS, tail_lines=1).strip()
+        except ApiException as exc:
+            tail = f"(its log cannot be read: {exc.reason})"
+        say(
+            f"no training step {clock(seconds)} after the job started Running: the workers may "
+            "not reach each other (a FORWARD policy of DROP, as Docker sets, on the pod bridge "
+            f"dnbr0?). {pod} last printed: {tail or '(nothing)'}"
+        )
 
     def report(self, status: dict[str, Any]) -> None:
         chief = f"{self.job_name}-worker-0"
