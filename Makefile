@@ -8,20 +8,21 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: system-packages venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean
 
 # Editable installs map packages at install time: a new package directory needs a reinstall.
-PACKAGE_MARKERS := $(wildcard trainer/src/*/__init__.py operator/src/*/__init__.py hack/*/__init__.py)
+PACKAGE_MARKERS := $(wildcard contract/src/*/__init__.py trainer/src/*/__init__.py operator/src/*/__init__.py hack/*/__init__.py)
 
-$(VENV)/.installed: requirements/dev.txt trainer/pyproject.toml operator/pyproject.toml hack/pyproject.toml $(PACKAGE_MARKERS)
+$(VENV)/.installed: requirements/dev.txt contract/pyproject.toml trainer/pyproject.toml operator/pyproject.toml hack/pyproject.toml $(PACKAGE_MARKERS)
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet uv==0.13.9
 	$(UV) pip install --quiet --python $(VENV)/bin/python -r requirements/dev.txt \
-	  -e trainer -e operator -e hack
+	  -e contract -e trainer -e operator -e hack
 	touch $@
 
 venv: $(VENV)/.installed
 
-.venv-keras2/.installed: requirements/keras2.txt trainer/pyproject.toml | $(VENV)/.installed
+.venv-keras2/.installed: requirements/keras2.txt contract/pyproject.toml trainer/pyproject.toml | $(VENV)/.installed
 	test -x .venv-keras2/bin/python || $(PY) -m venv .venv-keras2
-	$(UV) pip install --quiet --python .venv-keras2/bin/python -r requirements/keras2.txt -e trainer
+	$(UV) pip install --quiet --python .venv-keras2/bin/python -r requirements/keras2.txt \
+	  -e contract -e trainer
 	touch $@
 
 venv-keras2: .venv-keras2/.installed

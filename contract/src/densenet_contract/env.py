@@ -1,0 +1,55 @@
+"""Environment variable names of a trainer container: what the operator's renderers set and
+the trainer and densenet-launch read.
+
+The ``DENSENET_*`` names are ours. The others keep their upstream names: Kubeflow-style
+``TF_CONFIG``, the Ascend stack's (hccl-controller, device plugin, CANN) and Habana's (device
+plugin, TensorFlow bridge).
+"""
+
+from __future__ import annotations
+
+# Set by the operator on every trainer container; they only label metrics and logs.
+JOB_NAME = "DENSENET_JOB_NAME"
+JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
+# Global rank of the pod's first process (0 = chief); densenet-launch's default --rank-offset
+# and, on each child, that child's own global rank.
+RANK = "DENSENET_RANK"
+# Set by densenet-launch on each child: its index among the processes of its pod.
+LOCAL_RANK = "DENSENET_LOCAL_RANK"
+
+# TensorFlow multi-worker (CPU/GPU/Gaudi): {"cluster": {"worker": [...]}, "task": {...}}.
+TF_CONFIG = "TF_CONFIG"
+
+# Ascend, one process per NPU. The operator sets RANK_TABLE_FILE, RANK_SIZE (devices in the
+# job), RANK_ID (of the pod's first process) and JOB_ID; densenet-launch sets each child's
+# RANK_ID, DEVICE_ID and ASCEND_DEVICE_ID.
+RANK_TABLE_FILE = "RANK_TABLE_FILE"
+RANK_ID = "RANK_ID"
+RANK_SIZE = "RANK_SIZE"
+DEVICE_ID = "DEVICE_ID"
+ASCEND_DEVICE_ID = "ASCEND_DEVICE_ID"
+JOB_ID = "JOB_ID"
+# Physical NPU ids the Ascend device plugin/runtime gave the container, comma-separated.
+ASCEND_VISIBLE_DEVICES = "ASCEND_VISIBLE_DEVICES"
+
+# Habana's device plugin: card indices, and module ids when it allocated a subset.
+HABANA_VISIBLE_DEVICES = "HABANA_VISIBLE_DEVICES"
+HABANA_VISIBLE_MODULES = "HABANA_VISIBLE_MODULES"
+# Habana's TensorFlow bridge: the module id of the one card this process acquires.
+HLS_MODULE_ID = "HLS_MODULE_ID"
+
+# Variables the operator and densenet-launch own: a job's spec.template.env may not set them
+# (the CRD's CEL rule lists the same names; tests/contract checks it).
+OPERATOR_OWNED = (
+    JOB_NAME,
+    JOB_NAMESPACE,
+    RANK,
+    LOCAL_RANK,
+    TF_CONFIG,
+    RANK_TABLE_FILE,
+    RANK_SIZE,
+    RANK_ID,
+    DEVICE_ID,
+    ASCEND_DEVICE_ID,
+    JOB_ID,
+)
