@@ -12,10 +12,12 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
+from densenet_contract import trainer_cli
+
 from .errors import ExitCode, UserError
 from .preemption import PreemptedBeforeTrainingError, install_early_handler
 
-PROG = "densenet-train"
+PROG = trainer_cli.TRAIN
 
 
 def _fail(error: UserError) -> int:

@@ -12,8 +12,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from densenet_contract import ports, trainer_cli
+
 MODES = ("train", "evaluate", "train_and_evaluate", "benchmark")
-DEVICES = ("auto", "cpu", "gpu", "npu", "hpu")
+DEVICES = (
+    "auto",
+    trainer_cli.DEVICE_CPU,
+    trainer_cli.DEVICE_GPU,
+    trainer_cli.DEVICE_NPU,
+    trainer_cli.DEVICE_HPU,
+)
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 LR_SCHEDULES = ("cosine", "steps", "exp", "linear", "constant")
 # How --weight_decay turns into a loss: tf.nn.l2_loss (wd * sum(w^2) / 2, seed 000) or
@@ -22,8 +30,8 @@ WEIGHT_DECAY_CONVENTIONS = ("l2_loss", "keras")
 PRECISIONS = ("fp32", "bf16", "fp16")
 INITIALIZERS = ("keras", "he_normal", "he_uniform")
 
-# 9400 is dcgm-exporter's port on GPU nodes; 9410 collides with nothing we ship next to.
-DEFAULT_METRICS_PORT = 9410
+# 9410 (densenet_contract.ports, which the CRD's spec.metrics.port default must equal).
+DEFAULT_METRICS_PORT = ports.TRAINER_METRICS
 # --mode benchmark without --max_train_steps: enough host loops for a stable median.
 BENCHMARK_STEPS = 100
 # ImageNet-1k train split size: the epoch length when the data cannot be counted (synthetic).

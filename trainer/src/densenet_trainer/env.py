@@ -1,8 +1,10 @@
-"""Environment variables the trainer reads: the contract with the operator, in one place.
+"""Environment variables the trainer reads: the contract with the operator.
 
-The operator sets the ``DENSENET_*`` variables on every trainer container. The others are
-set by the cluster's own machinery (Kubeflow-style ``TF_CONFIG``, Ascend's hccl-controller and
-device plugin, Habana's device plugin) and keep their upstream names.
+The names live in densenet_contract.env, which the operator's renderers import too; they are
+re-exported here (``env.RANK_TABLE_FILE``, ...) with the functions that read them. The operator
+sets the ``DENSENET_*`` variables on every trainer container. The others are set by the
+cluster's own machinery (Kubeflow-style ``TF_CONFIG``, Ascend's hccl-controller and device
+plugin, Habana's device plugin) and keep their upstream names.
 """
 
 from __future__ import annotations
@@ -11,32 +13,46 @@ import json
 import os
 from collections.abc import Mapping
 
+from densenet_contract import metrics as contract_metrics
+from densenet_contract.env import (
+    ASCEND_DEVICE_ID,
+    ASCEND_VISIBLE_DEVICES,
+    DEVICE_ID,
+    HABANA_VISIBLE_DEVICES,
+    HABANA_VISIBLE_MODULES,
+    HLS_MODULE_ID,
+    JOB_NAME,
+    JOB_NAMESPACE,
+    LOCAL_RANK,
+    RANK,
+    RANK_ID,
+    RANK_SIZE,
+    RANK_TABLE_FILE,
+    TF_CONFIG,
+)
+
 from .errors import UserError
 
-# Set by the operator; they only label metrics and logs, never change training.
-JOB_NAME = "DENSENET_JOB_NAME"
-JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
-RANK = "DENSENET_RANK"  # global rank of this process (0 = chief)
-# Set by densenet-launch on each child: its index among the processes of its pod.
-LOCAL_RANK = "DENSENET_LOCAL_RANK"
-
-# TensorFlow multi-worker (CPU/GPU/Gaudi): {"cluster": {"worker": [...]}, "task": {...}}.
-TF_CONFIG = "TF_CONFIG"
-
-# Ascend: one process per NPU.
-RANK_TABLE_FILE = "RANK_TABLE_FILE"
-RANK_ID = "RANK_ID"
-RANK_SIZE = "RANK_SIZE"
-DEVICE_ID = "DEVICE_ID"
-ASCEND_DEVICE_ID = "ASCEND_DEVICE_ID"
-# Physical NPU ids the Ascend device plugin/runtime gave the container, comma-separated.
-ASCEND_VISIBLE_DEVICES = "ASCEND_VISIBLE_DEVICES"
-
-# Habana's device plugin: card indices, and module ids when it allocated a subset.
-HABANA_VISIBLE_DEVICES = "HABANA_VISIBLE_DEVICES"
-HABANA_VISIBLE_MODULES = "HABANA_VISIBLE_MODULES"
-# Habana's TensorFlow bridge: the module id of the one card this process acquires.
-HLS_MODULE_ID = "HLS_MODULE_ID"
+__all__ = [
+    "ASCEND_DEVICE_ID",
+    "ASCEND_VISIBLE_DEVICES",
+    "DEVICE_ID",
+    "HABANA_VISIBLE_DEVICES",
+    "HABANA_VISIBLE_MODULES",
+    "HLS_MODULE_ID",
+    "JOB_NAME",
+    "JOB_NAMESPACE",
+    "LOCAL_RANK",
+    "RANK",
+    "RANK_ID",
+    "RANK_SIZE",
+    "RANK_TABLE_FILE",
+    "TF_CONFIG",
+    "labels",
+    "tf_config",
+    "tf_config_rank",
+    "tf_config_workers",
+]
 
 
 def tf_config(environ: Mapping[str, str] | None = None) -> dict | None:
@@ -75,7 +91,7 @@ def labels(rank: int, environ: Mapping[str, str] | None = None) -> dict[str, str
     """Low-cardinality labels that identify this process in metrics."""
     env = environ if environ is not None else os.environ
     return {
-        "job_name": env.get(JOB_NAME, ""),
-        "job_namespace": env.get(JOB_NAMESPACE, ""),
-        "rank": env.get(RANK, str(rank)),
+        contract_metrics.JOB_NAME_LABEL: env.get(JOB_NAME, ""),
+        contract_metrics.JOB_NAMESPACE_LABEL: env.get(JOB_NAMESPACE, ""),
+        contract_metrics.RANK_LABEL: env.get(RANK, str(rank)),
     }

@@ -1,25 +1,16 @@
 """Errors a user must fix, and the process exit codes the operator reads.
 
 The operator decides whether to restart a trainer pod from its exit code, so every exit path
-of the trainer maps to one :class:`ExitCode`. :class:`UserError` (and :class:`DataError`) are
-printed as one line, without a traceback.
+of the trainer maps to one :class:`ExitCode` (defined in densenet_contract, which the operator
+imports too). :class:`UserError` (and :class:`DataError`) are printed as one line, without a
+traceback.
 """
 
 from __future__ import annotations
 
-import enum
+from densenet_contract.exitcodes import ExitCode
 
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes; the operator reads them to decide whether to retry."""
-
-    OK = 0
-    CRASH = 1  # unexpected error: retry may help
-    USAGE = 2  # bad/conflicting flags: retry never helps
-    BAD_DATA = 3  # missing/empty data dir, corrupt JPEG/TFRecord, label out of range
-    DIVERGED = 4  # NaN/inf loss
-    MISSING_DEVICE = 5  # vendor package or device missing (npu_device, habana_frameworks, no GPU)
-    PREEMPTED = 75  # EX_TEMPFAIL: checkpoint written on SIGTERM, resume me
+__all__ = ["DataError", "ExitCode", "UserError"]
 
 
 class UserError(Exception):

@@ -14,12 +14,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
+from densenet_contract import trainer_cli
+
 from .. import env
 from ..config import DEFAULT_METRICS_PORT
 from ..errors import ExitCode, UserError
 
-PROG = "densenet-launch"
-METRICS_FLAG = "--metrics_port"
+PROG = trainer_cli.LAUNCH
+METRICS_FLAG = trainer_cli.METRICS_PORT
 DEFAULT_GRACE_SECONDS = 20.0
 # Exit codes that name a cause a restart cannot fix: they win over everything else.
 _TELLING = frozenset(
@@ -50,7 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         "SIGTERM/SIGINT to all, stop the rest when one fails, and exit with the most telling "
         "child exit code (2-5 over crash over 75 over 0).",
     )
-    p.add_argument("--nproc", type=int, required=True, help="processes to start (>= 1)")
+    p.add_argument(
+        trainer_cli.LAUNCH_NPROC,
+        dest="nproc",
+        type=int,
+        required=True,
+        help="processes to start (>= 1)",
+    )
     p.add_argument(
         "--rank-offset",
         "--rank_offset",
@@ -88,12 +96,12 @@ def _workers(tf_config: dict) -> int:
 def parse(argv: Sequence[str], environ: Mapping[str, str]) -> LaunchPlan:
     """The launch plan of a command line; UserError (one line) when it cannot work."""
     argv = list(argv)
-    if "--" not in argv:
+    if trainer_cli.LAUNCH_END not in argv:
         raise UserError(
             "no command: put the trainer command after --, e.g. "
             f"{PROG} --nproc 8 -- densenet-train --data_dir /data"
         )
-    split = argv.index("--")
+    split = argv.index(trainer_cli.LAUNCH_END)
     ns = _parser().parse_args(argv[:split])
     command = tuple(argv[split + 1 :])
     if not command:
