@@ -6,23 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Labels on every child object; the operator selects pods by them.
-LABEL_JOB = "densenet.dev/job-name"
-LABEL_INDEX = "densenet.dev/replica-index"
-LABEL_ATTEMPT = "densenet.dev/attempt"
-LABEL_ACCELERATOR = "densenet.dev/accelerator"
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-TRAINER_APP = "densenet-trainer"
-MANAGER = "densenet-operator"
+from densenet_contract import labels as contract_labels
+
+# Labels on every child object; the operator selects pods by them (densenet_contract.labels:
+# the chart's PodMonitor and runbooks select by them too).
+LABEL_JOB = contract_labels.JOB
+LABEL_INDEX = contract_labels.REPLICA_INDEX
+LABEL_ATTEMPT = contract_labels.ATTEMPT
+LABEL_ACCELERATOR = contract_labels.ACCELERATOR
+LABEL_NAME = contract_labels.NAME
+LABEL_MANAGED_BY = contract_labels.MANAGED_BY
+TRAINER_APP = contract_labels.TRAINER_APP
+MANAGER = contract_labels.MANAGER
 
 # Annotation set on a pod that runs privileged (Gaudi hostDevices); the operator posts an Event.
-ANNOTATION_PRIVILEGED = "densenet.dev/privileged"
+ANNOTATION_PRIVILEGED = contract_labels.PRIVILEGED
 
 CONTAINER = "trainer"
-METRICS_PORT_NAME = "metrics"
-# Kubeflow TFJob's port for the TensorFlow gRPC server of one worker process.
-TF_PORT = 2222
 
 
 @dataclass(frozen=True)

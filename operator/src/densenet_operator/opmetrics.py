@@ -1,5 +1,5 @@
-"""The operator's own Prometheus metrics (names are a contract with the chart's alerts and
-dashboards)."""
+"""The operator's own Prometheus metrics. The names are densenet_contract.metrics': the chart's
+alerts and dashboards query them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from prometheus_client import (
     start_http_server,
 )
 
+from densenet_contract import metrics as names
+
 from .policy import FAILED, INITIALIZING, PENDING, RESTARTING, RUNNING, SUCCEEDED, SUSPENDED
 
-PREFIX = "densenet_operator"
 PHASES = (PENDING, INITIALIZING, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
-JOB_LABELS = ("namespace", "accelerator")
+JOB_LABELS = names.OPERATOR_JOB_LABELS
 # What triggers a reconcile: a job event, a pod event, the resync loop, a scheduled retry.
 HANDLERS = ("job", "pod", "resync", "timer")
 
@@ -27,35 +28,35 @@ class OperatorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
 
-        def jobs(event: str, doc: str) -> Counter:
-            return Counter(f"{PREFIX}_jobs_{event}", doc, JOB_LABELS, registry=r)
+        def jobs(name: str, doc: str) -> Counter:
+            return Counter(name, doc, JOB_LABELS, registry=r)
 
-        self.jobs_created = jobs("created", "DenseNetTrainingJobs seen for the first time")
-        self.jobs_succeeded = jobs("succeeded", "Jobs that reached Succeeded")
-        self.jobs_failed = jobs("failed", "Jobs that reached Failed")
-        self.jobs_restarted = jobs("restarted", "Whole-job restarts (failures and preemptions)")
-        self.pods_created = Counter(
-            f"{PREFIX}_pods_created", "Trainer pods created", JOB_LABELS, registry=r
+        self.jobs_created = jobs(names.JOBS_CREATED, "DenseNetTrainingJobs seen for the first time")
+        self.jobs_succeeded = jobs(names.JOBS_SUCCEEDED, "Jobs that reached Succeeded")
+        self.jobs_failed = jobs(names.JOBS_FAILED, "Jobs that reached Failed")
+        self.jobs_restarted = jobs(
+            names.JOBS_RESTARTED, "Whole-job restarts (failures and preemptions)"
         )
+        self.pods_created = jobs(names.PODS_CREATED, "Trainer pods created")
         self.reconcile_seconds = Histogram(
-            f"{PREFIX}_reconcile_duration_seconds",
+            names.RECONCILE_DURATION,
             "Wall time of one reconcile of one job",
             ["handler"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
         self.reconcile_errors = Counter(
-            f"{PREFIX}_reconcile_errors", "Reconciles that raised an error", ["handler"], registry=r
+            names.RECONCILE_ERRORS, "Reconciles that raised an error", ["handler"], registry=r
         )
         for handler in HANDLERS:  # a healthy operator shows 0, not "no data"
             self.reconcile_errors.labels(handler=handler)
         self.progress_reads = Counter(
-            f"{PREFIX}_progress_reads",
+            names.PROGRESS_READS,
             "Reads of a chief's /metrics: ok, failed, or skipped (no-scrape node, not running)",
             ["result"],
             registry=r,
         )
-        self.jobs_by_phase = Gauge(f"{PREFIX}_jobs", "Jobs per phase", ["phase"], registry=r)
+        self.jobs_by_phase = Gauge(names.JOBS_BY_PHASE, "Jobs per phase", ["phase"], registry=r)
         for phase in PHASES:
             self.jobs_by_phase.labels(phase=phase).set(0)
         self.counters = {

@@ -1,7 +1,7 @@
 """What the operator reads from a trainer pod, and what its exit means. Pure.
 
-The exit codes are the trainer's contract (``densenet_trainer.errors.ExitCode``): the operator
-imports them from the trainer package (pure Python, no TensorFlow) instead of copying numbers.
+The exit codes are the trainer's contract (``densenet_contract.exitcodes.ExitCode``), which
+the trainer exits with and the operator imports instead of copying numbers.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from densenet_trainer.errors import ExitCode
+from densenet_contract.exitcodes import ExitCode
 
 from .job import CONTAINER, LABEL_ATTEMPT, LABEL_INDEX
 

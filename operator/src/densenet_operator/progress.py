@@ -15,21 +15,23 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from densenet_contract import metrics, ports
+
 from .job import LABEL_ATTEMPT, LABEL_INDEX, Job
 from .policy import timestamp
 
 READ_TIMEOUT = 3.0
 
-# Trainer metric -> status.progress field.
+# Trainer metric (densenet_contract.metrics) -> status.progress field.
 GAUGES = {
-    "densenet_global_step": "step",
-    "densenet_epoch": "epoch",
-    "densenet_images_per_second": "imagesPerSecond",
-    "densenet_loss": "loss",
-    "densenet_total_loss": "totalLoss",
-    "densenet_learning_rate": "lr",
-    "densenet_eval_top1_ratio": "evalTop1",
-    "densenet_max_steps": "totalSteps",
+    metrics.GLOBAL_STEP: "step",
+    metrics.EPOCH: "epoch",
+    metrics.IMAGES_PER_SECOND: "imagesPerSecond",
+    metrics.LOSS: "loss",
+    metrics.TOTAL_LOSS: "totalLoss",
+    metrics.LEARNING_RATE: "lr",
+    metrics.EVAL_TOP1: "evalTop1",
+    metrics.MAX_STEPS: "totalSteps",
 }
 
 
@@ -101,7 +103,7 @@ def chief_endpoint(
                 return None  # unknown node: never dial what might be a fake pod
             if all(labels_of_node.get(k) == v for k, v in no_scrape.items()):
                 return None
-        return f"http://{ip}:{port}/metrics"
+        return f"http://{ip}:{port}{ports.METRICS_PATH}"
     return None
 
 

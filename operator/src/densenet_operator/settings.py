@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from densenet_contract import ports
+
 from . import DEFAULT_TRAINER_IMAGE
 
 # Labels of nodes whose pods must never be dialled: the local cluster's fake (kwok) nodes.
 DEFAULT_NO_SCRAPE_NODES = "densenet.dev/fake-node=true"
-DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
-DEFAULT_METRICS_PORT = 8000
+# The ports are densenet_contract.ports' (the chart's values and the operator image's EXPOSE
+# are checked against them).
+DEFAULT_LIVENESS = f"http://0.0.0.0:{ports.OPERATOR_HEALTH}{ports.HEALTH_PATH}"
+DEFAULT_METRICS_PORT = ports.OPERATOR_METRICS
 
 
 @dataclass(frozen=True)

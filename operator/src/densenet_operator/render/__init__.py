@@ -16,9 +16,12 @@ from typing import Any
 import jinja2
 import yaml
 
-from ..job import CONTAINER, METRICS_PORT_NAME, Job
+from densenet_contract import env as contract_env
+from densenet_contract import ports
+
+from ..job import CONTAINER, Job
 from .accelerators import REGISTRY, Accelerator, PodParts
-from .accelerators.base import ENV_JOB_NAME, ENV_JOB_NAMESPACE, ENV_RANK, env_var
+from .accelerators.base import env_var
 from .trainer_args import command
 
 VOLCANO = "volcano"
@@ -87,9 +90,9 @@ def _ports(job: Job, processes: int) -> list[dict[str, Any]]:
     base = job.metrics_port
     if base is None:
         return []
-    names = [METRICS_PORT_NAME] + [f"{METRICS_PORT_NAME}-{j}" for j in range(1, processes)]
     return [
-        {"name": name, "containerPort": base + j, "protocol": "TCP"} for j, name in enumerate(names)
+        {"name": ports.metrics_port_name(j), "containerPort": base + j, "protocol": "TCP"}
+        for j in range(processes)
     ]
 
 
@@ -147,9 +150,9 @@ def render_pod(job: Job, index: int, image: str, attempt: int = 0) -> dict[str, 
     gang_labels, gang_annotations, scheduler = _scheduling(job)
     volumes, mounts = _volumes(job, parts)
     env = [
-        env_var(ENV_JOB_NAME, job.name),
-        env_var(ENV_JOB_NAMESPACE, job.namespace),
-        env_var(ENV_RANK, index * processes),
+        env_var(contract_env.JOB_NAME, job.name),
+        env_var(contract_env.JOB_NAMESPACE, job.namespace),
+        env_var(contract_env.RANK, index * processes),
         *parts.env,
         *template["env"],
     ]
@@ -190,7 +193,9 @@ def render_pod(job: Job, index: int, image: str, attempt: int = 0) -> dict[str, 
 
 def render_service(job: Job) -> dict[str, Any]:
     port = job.metrics_port
-    ports = [{"name": METRICS_PORT_NAME, "port": port, "targetPort": port}] if port else []
+    service_ports = (
+        [{"name": ports.METRICS_PORT_NAME, "port": port, "targetPort": port}] if port else []
+    )
     return _render(
         "service.yaml.j2",
         "Service",
@@ -199,7 +204,7 @@ def render_service(job: Job) -> dict[str, Any]:
         namespace=job.namespace,
         labels=job.labels(),
         selector=job.selector_labels(),
-        ports=ports,
+        ports=service_ports,
     )
 
 

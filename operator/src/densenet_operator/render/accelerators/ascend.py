@@ -3,6 +3,8 @@ ConfigMap rings-config-<job>, and the environment TF-on-Ascend expects."""
 
 from __future__ import annotations
 
+from densenet_contract import env, trainer_cli
+
 from ...job import Job
 from .. import ranktable
 from .base import ConfigMapData, PodParts, env_var
@@ -13,7 +15,7 @@ VOLUME = "rank-table"
 
 class Ascend:
     name = "ascend"
-    trainer_device = "npu"
+    trainer_device = trainer_cli.DEVICE_NPU
     launcher = True
 
     def processes_per_pod(self, job: Job) -> int:
@@ -32,11 +34,11 @@ class Ascend:
         return PodParts(
             resources={RESOURCE: str(job.per_pod)},
             env=[
-                env_var("RANK_TABLE_FILE", ranktable.FILE),
-                env_var("RANK_SIZE", job.replicas * job.per_pod),
+                env_var(env.RANK_TABLE_FILE, ranktable.FILE),
+                env_var(env.RANK_SIZE, job.replicas * job.per_pod),
                 # densenet-launch gives each process RANK_ID = this + its local rank.
-                env_var("RANK_ID", index * job.per_pod),
-                env_var("JOB_ID", job.name),
+                env_var(env.RANK_ID, index * job.per_pod),
+                env_var(env.JOB_ID, job.name),
             ],
             volumes=[{"name": VOLUME, "configMap": {"name": job.rank_table_configmap}}],
             volume_mounts=[{"name": VOLUME, "mountPath": ranktable.MOUNT_DIR, "readOnly": True}],

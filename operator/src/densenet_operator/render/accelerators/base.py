@@ -9,11 +9,6 @@ from typing import Any, Protocol
 
 from ...job import Job
 
-ENV_JOB_NAME = "DENSENET_JOB_NAME"
-ENV_JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
-ENV_RANK = "DENSENET_RANK"
-ENV_TF_CONFIG = "TF_CONFIG"
-
 
 @dataclass
 class PodParts:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from ...job import TF_PORT, Job
-from .base import ENV_TF_CONFIG, ConfigMapData, PodParts, env_var, tf_config
+from densenet_contract import env, ports, trainer_cli
+
+from ...job import Job
+from .base import ConfigMapData, PodParts, env_var, tf_config
 
 
 def worker_addresses(job: Job) -> list[str]:
-    return [f"{job.pod_host(i)}:{TF_PORT}" for i in range(job.replicas)]
+    return [f"{job.pod_host(i)}:{ports.TF_GRPC}" for i in range(job.replicas)]
 
 
 class Cpu:
     name = "cpu"
-    trainer_device = "cpu"
+    trainer_device = trainer_cli.DEVICE_CPU
     launcher = False
 
     def processes_per_pod(self, job: Job) -> int:
@@ -22,4 +24,4 @@ class Cpu:
         return []
 
     def pod_parts(self, job: Job, index: int) -> PodParts:
-        return PodParts(env=[env_var(ENV_TF_CONFIG, tf_config(worker_addresses(job), index))])
+        return PodParts(env=[env_var(env.TF_CONFIG, tf_config(worker_addresses(job), index))])

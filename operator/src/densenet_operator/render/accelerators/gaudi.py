@@ -9,12 +9,13 @@ operator turns into an Event.
 
 from __future__ import annotations
 
+from densenet_contract import env, ports, trainer_cli
+
 from ...job import ANNOTATION_PRIVILEGED, Job
-from .base import ENV_TF_CONFIG, ConfigMapData, PodParts, env_var, tf_config
+from .base import ConfigMapData, PodParts, env_var, tf_config
 
 RESOURCE = "habana.ai/gaudi"
 HUGEPAGES = "hugepages-2Mi"
-BASE_PORT = 2410
 PRIVILEGED_NOTE = (
     "gaudi.mode hostDevices: privileged container with host devices /dev/hl0-{last} and "
     "/dev/hl_controlD0-{last}"
@@ -23,7 +24,7 @@ PRIVILEGED_NOTE = (
 
 def worker_addresses(job: Job) -> list[str]:
     return [
-        f"{job.pod_host(i)}:{BASE_PORT + card}"
+        f"{job.pod_host(i)}:{ports.GAUDI_BASE + card}"
         for i in range(job.replicas)
         for card in range(job.per_pod)
     ]
@@ -41,7 +42,7 @@ def host_devices(per_pod: int) -> tuple[list[dict], list[dict]]:
 
 class Gaudi:
     name = "gaudi"
-    trainer_device = "hpu"
+    trainer_device = trainer_cli.DEVICE_HPU
     launcher = True
 
     def processes_per_pod(self, job: Job) -> int:
@@ -56,7 +57,7 @@ class Gaudi:
         config = tf_config(worker_addresses(job), index * job.per_pod)
         parts = PodParts(
             resources={HUGEPAGES: gaudi["hugepages2Mi"]},
-            env=[env_var(ENV_TF_CONFIG, config)],
+            env=[env_var(env.TF_CONFIG, config)],
             host_ipc=True,
             add_capabilities=["SYS_NICE"],
         )

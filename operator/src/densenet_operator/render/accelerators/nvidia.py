@@ -3,6 +3,8 @@ MultiWorkerMirroredStrategy across pods)."""
 
 from __future__ import annotations
 
+from densenet_contract import trainer_cli
+
 from ...job import Job
 from .base import PodParts
 from .cpu import Cpu
@@ -12,7 +14,7 @@ RESOURCE = "nvidia.com/gpu"
 
 class Nvidia(Cpu):
     name = "nvidia"
-    trainer_device = "gpu"
+    trainer_device = trainer_cli.DEVICE_GPU
 
     def pod_parts(self, job: Job, index: int) -> PodParts:
         parts = super().pod_parts(job, index)
