@@ -176,3 +176,29 @@ def test_augmentation_flags_default_to_imagenet_and_take_timm_names() -> None:
     assert (c.data.crop_scale, c.data.hflip) == ((0.08, 1.0), 0.5)
     c = flags.parse(["--synthetic", "--crop_scale", "0.5", "1", "--hflip", "0"])
     assert (c.data.crop_scale, c.data.hflip) == ((0.5, 1.0), 0.0)
+
+
+def test_every_flag_is_declared_once_and_sets_a_config_field() -> None:
+    """flags.FLAGS is the one declaration: names are unique, each names a real config field,
+    and every field a user can set has a flag (eval_flag records which flag was used)."""
+    names = [flag.name for flag in flags.ALL_FLAGS]
+    assert len(names) == len(set(names))
+    fields = {
+        f"{section}.{name}"
+        for section, values in flags.cfg.TrainerConfig().to_dict().items()
+        for name in values
+    }
+    declared = {flag.field for flag in flags.ALL_FLAGS}
+    assert declared <= fields
+    assert fields - declared == {"run.eval_flag"}
+    parser_flags = {s for a in flags.build_parser()._actions for s in a.option_strings}
+    assert set(names) == parser_flags - {"-h", "--help"}
+
+
+def test_help_states_each_default_from_config() -> None:
+    """Defaults are written once, in config.py: the help reads them from there."""
+    helps = {a.option_strings[0]: a.help for a in flags.build_parser()._actions}
+    assert helps["--batch_size"].endswith("(default: 128; 64 with --dataset_dir/--only_eval)")
+    assert helps["--metrics_port"].endswith(f"(default: {DEFAULT_METRICS_PORT})")
+    assert helps["--bfloat16"].endswith("(default: fp32; bf16 with --dataset_dir/--only_eval)")
+    assert "(default:" not in helps["--fp16"] and "(default:" not in helps["--dataset_dir"]

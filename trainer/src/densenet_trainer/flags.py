@@ -1,16 +1,23 @@
 """Command-line flags: both seed recipes' flags with their names, resolved into a config.
 
-Parsing never touches TensorFlow. Every problem (unknown flag, bad value, conflicting pair)
-raises :class:`UserError`, which the CLI prints as one line and turns into exit code 2.
+Each flag is declared once, in :data:`FLAGS`: its name, the config field it sets (whose
+default, in config.py, its help states), how its text is read, and its help. The flags the
+operator passes take their names from densenet_contract.trainer_cli. Parsing never touches
+TensorFlow. Every problem (unknown flag, bad value, conflicting pair) raises
+:class:`UserError`, which the CLI prints as one line and turns into exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+
+from densenet_contract import trainer_cli as shared
+from densenet_contract.exitcodes import MEANINGS
 
 from . import config as cfg
 from .errors import UserError
@@ -138,254 +145,334 @@ def _port(text: str) -> int:
     return value
 
 
-def _d(dotted: str) -> str:
-    """Help suffix naming the default (and seed 002's, where it differs)."""
-    base = cfg.default_of(dotted)
-    if dotted in cfg.SEED002_DEFAULTS:
-        return f" (default: {base}; {cfg.SEED002_DEFAULTS[dotted]} with --dataset_dir/--only_eval)"
-    return f" (default: {base})"
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """One flag. ``field`` is the config field (``section.name``) it sets; the first flag of a
+    field states that field's default in its help (seed 002's too, where it differs)."""
+
+    name: str
+    field: str
+    help: str
+    type: Callable[[str], Any] | None = None
+    choices: Sequence[str] | None = None
+    nargs: int | None = None
+    metavar: str | tuple[str, ...] | None = None
+    boolean: bool = False  # --flag, --flag true|false, --flag=False
+    same_as: str | None = None  # another name of that flag (seed 002's): giving both is an error
+    seed002: bool = False  # giving it selects seed 002's defaults (config.SEED002_DEFAULTS)
+
+    @property
+    def dest(self) -> str:
+        return self.name[2:]
+
+
+# Fields that several flags set, each in its own way: resolve() combines them.
+_COMBINED = ("run.precision", "run.eval_from")
+
+FLAGS: dict[str, tuple[Flag, ...]] = {
+    "data": (
+        Flag(
+            shared.DATA_DIR,
+            "data.data_dir",
+            "dataset root: TFRecords (train-*, validation-*) or "
+            "folders (train/ and val/, one sub-folder per class)",
+        ),
+        Flag(
+            "--dataset_dir",
+            "data.data_dir",
+            "seed 002's name for --data_dir; also selects seed 002's defaults",
+            same_as=shared.DATA_DIR,
+            seed002=True,
+        ),
+        Flag(
+            shared.SYNTHETIC,
+            "data.synthetic",
+            "train on random images instead of a dataset",
+            boolean=True,
+        ),
+        Flag(shared.NUM_CLASSES, "data.num_classes", "number of classes", _positive_int),
+        Flag(shared.IMAGE_SIZE, "data.image_size", "square input size in pixels", _positive_int),
+        Flag(
+            shared.BATCH_SIZE,
+            "data.batch_size",
+            "mini-batch size per device (the global batch is this times the number of devices)",
+            _positive_int,
+        ),
+        Flag("--seed", "data.seed", "base seed of the data order", _int),
+        Flag(
+            shared.CROP_SCALE,
+            "data.crop_scale",
+            "training augmentation: the random-resized crop covers this fraction of the "
+            "image's area; 1 1 keeps the whole image",
+            _area_fraction,
+            nargs=2,
+            metavar=("MIN", "MAX"),
+        ),
+        Flag(
+            shared.HFLIP,
+            "data.hflip",
+            "training augmentation: probability of a horizontal flip; 0 for digits or text",
+            _probability,
+        ),
+    ),
+    "model": (
+        Flag(shared.DROPOUT_RATE, "model.dropout_rate", "dropout before the classifier", _fraction),
+        Flag(
+            "--version",
+            "model.initializer",
+            "weight initialisation: keras "
+            "(glorot uniform, Keras' default) or he_normal / he_uniform (as in the paper)",
+            choices=cfg.INITIALIZERS,
+        ),
+        Flag(
+            "--bn_momentum",
+            "model.bn_momentum",
+            "momentum of the batch-norm moving statistics used at evaluation; lower it for "
+            "short runs",
+            _fraction,
+        ),
+        Flag(
+            shared.PRETRAINED,
+            "run.pretrained",
+            "warm start: a checkpoint (directory or prefix) written "
+            "by this trainer, or a Keras weights file (.h5, .weights.h5); ignored when "
+            "--log_dir already holds a checkpoint to resume from",
+        ),
+    ),
+    "optimisation": (
+        Flag(shared.OPTIMIZER, "optim.optimizer", "optimizer", choices=cfg.OPTIMIZERS),
+        Flag(shared.LR, "optim.lr", "peak learning rate", _non_negative_float),
+        Flag(
+            "--initial_lr",
+            "optim.lr",
+            "seed 002's name for --lr",
+            _non_negative_float,
+            same_as=shared.LR,
+        ),
+        Flag(
+            shared.FINAL_LR,
+            "optim.final_lr",
+            "learning rate at the end of the schedule",
+            _non_negative_float,
+        ),
+        Flag(
+            shared.LR_SCHED,
+            "optim.lr_sched",
+            "schedule after warmup, one value per epoch e of E as seed 002's script: steps "
+            "(lr * 0.1 ** (e // 30); final_lr unused), exp (geometric from lr to final_lr), "
+            "linear (lr to final_lr); per step: cosine (lr to final_lr), constant",
+            choices=cfg.LR_SCHEDULES,
+        ),
+        Flag(
+            shared.WARMUP_EPOCHS,
+            "optim.warmup_epochs",
+            "linear warmup from 0 to --lr over this many epochs",
+            _non_negative_float,
+        ),
+        Flag(
+            shared.WEIGHT_DECAY,
+            "optim.weight_decay",
+            "L2 on conv/dense kernels, added to the loss and logged as reg_loss; "
+            "see --weight_decay_convention for its scale",
+            _non_negative_float,
+        ),
+        Flag(
+            "--weight_decay_convention",
+            "optim.weight_decay_convention",
+            "l2_loss: wd * sum(w^2) / 2 (tf.nn.l2_loss, seed 000); keras: wd * sum(w^2) "
+            "(keras.regularizers.l2, seed 002), twice as strong",
+            choices=cfg.WEIGHT_DECAY_CONVENTIONS,
+        ),
+        Flag(shared.MOMENTUM, "optim.momentum", "momentum of sgd and rmsprop", _non_negative_float),
+        Flag("--nesterov", "optim.nesterov", "Nesterov momentum (sgd only)", boolean=True),
+        Flag(
+            shared.LABEL_SMOOTHING,
+            "optim.label_smoothing",
+            "label smoothing of the cross-entropy",
+            _fraction,
+        ),
+        Flag(shared.BFLOAT16, "run.precision", "mixed precision bfloat16", boolean=True),
+        Flag(
+            shared.FP16,
+            "run.precision",
+            "mixed precision float16 with dynamic loss scaling",
+            boolean=True,
+        ),
+        Flag(shared.XLA, "run.xla", "compile the training step with XLA", boolean=True),
+    ),
+    "run": (
+        Flag(
+            shared.MODE,
+            "run.mode",
+            "train; evaluate (a checkpoint or "
+            "SavedModel); train_and_evaluate (every --epochs_between_evals); benchmark "
+            "(synthetic data, prints images/sec)",
+            choices=cfg.MODES,
+        ),
+        Flag(shared.MAX_EPOCHS, "run.max_epochs", "epochs to train", _positive_float),
+        Flag(
+            "--epochs",
+            "run.max_epochs",
+            "seed 002's name for --max_epochs",
+            _positive_float,
+            same_as=shared.MAX_EPOCHS,
+        ),
+        Flag(
+            shared.MAX_TRAIN_STEPS,
+            "run.max_train_steps",
+            "stop at this global step; overrides --max_epochs (benchmark mode: "
+            f"{cfg.BENCHMARK_STEPS})",
+            _positive_int,
+        ),
+        Flag(
+            shared.ITERATIONS_PER_LOOP,
+            "run.iterations_per_loop",
+            "training steps per host call; a SIGTERM is handled after the step in progress",
+            _positive_int,
+        ),
+        Flag(
+            shared.DISPLAY_EVERY,
+            "run.display_every",
+            "print the log line every N steps",
+            _positive_int,
+        ),
+        Flag(
+            "--save_summary_steps",
+            "run.save_summary_steps",
+            "write TensorBoard scalars every N steps",
+            _positive_int,
+        ),
+        Flag(
+            shared.SAVE_CHECKPOINTS_STEPS,
+            "run.save_checkpoints_steps",
+            "checkpoint every N steps (and at every epoch end)",
+            _positive_int,
+        ),
+        Flag(
+            shared.KEEP_CHECKPOINTS,
+            "run.keep_checkpoints",
+            "checkpoints kept in --log_dir",
+            _positive_int,
+        ),
+        Flag("--do_checkpoint", "run.do_checkpoint", "write checkpoints", boolean=True),
+        Flag(
+            shared.EPOCHS_BETWEEN_EVALS,
+            "run.epochs_between_evals",
+            "evaluate every N epochs in train_and_evaluate",
+            _positive_float,
+        ),
+        Flag(
+            shared.LOG_DIR,
+            "run.log_dir",
+            "checkpoints, log file, TensorBoard summaries and the "
+            "exported SavedModel; a restart resumes from here",
+        ),
+        Flag("--log_name", "run.log_name", "log file name inside --log_dir"),
+        Flag(
+            shared.CHECKPOINT_DIR,
+            "run.eval_from",
+            "evaluate: checkpoint directory or prefix to load",
+        ),
+        Flag("--eval_dir", "run.eval_from", "evaluate: checkpoint directory to load (seed 000)"),
+        Flag(
+            "--only_eval",
+            "run.eval_from",
+            "evaluate a SavedModel, checkpoint or Keras weights file "
+            "(seed 002); implies --mode evaluate and seed 002's defaults",
+            seed002=True,
+        ),
+        Flag(
+            "--export",
+            "run.export",
+            "export the final model as a SavedModel to --log_dir/saved_model",
+            boolean=True,
+        ),
+    ),
+    "devices and distribution": (
+        Flag(
+            shared.DEVICE,
+            "run.device",
+            "auto picks npu, hpu or gpu when "
+            "present, else cpu; an explicit device never falls back",
+            choices=cfg.DEVICES,
+        ),
+        Flag(
+            "--rank_size",
+            "run.rank_size",
+            "devices in the whole job (Ascend RANK_SIZE); checked against what the trainer finds",
+            _positive_int,
+        ),
+        Flag(
+            "--group_size",
+            "run.group_size",
+            "worker processes in the job; checked against TF_CONFIG / RANK_SIZE",
+            _positive_int,
+        ),
+        Flag(
+            "--rank_table_timeout",
+            "run.rank_table_timeout",
+            "seconds to wait for the Ascend rank table's status to become completed",
+            _non_negative_float,
+        ),
+        Flag(
+            shared.METRICS_PORT,
+            "run.metrics_port",
+            "Prometheus endpoint port, 0 turns it off",
+            _port,
+        ),
+        Flag("--metrics_address", "run.metrics_address", "address the metrics endpoint binds"),
+    ),
+}
+ALL_FLAGS: tuple[Flag, ...] = tuple(flag for group in FLAGS.values() for flag in group)
+_SEED002_FLAGS = tuple(flag for flag in ALL_FLAGS if flag.seed002)
+
+
+def _help(flag: Flag, first: bool) -> str:
+    """The flag's help, naming its field's default (and seed 002's, where it differs) on the
+    first flag of the field, unless there is none to name (None, False)."""
+    base = cfg.default_of(flag.field)
+    if not first or base is None or base is False:
+        return flag.help
+    if flag.field in cfg.SEED002_DEFAULTS:
+        names = "/".join(f.name for f in _SEED002_FLAGS)
+        seed002 = cfg.SEED002_DEFAULTS[flag.field]
+        return f"{flag.help} (default: {base}; {seed002} with {names})"
+    return f"{flag.help} (default: {base})"
+
+
+def _exit_codes() -> str:
+    return ", ".join(f"{int(code)} {meaning}" for code, meaning in MEANINGS.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="densenet-train",
+        prog=shared.TRAIN,
         allow_abbrev=False,
         description=(
             "Train or evaluate DenseNet-121 with TensorFlow on CPU, NVIDIA GPU, Ascend NPU or "
             "Habana Gaudi. Accepts the flags of both seed recipes (Ascend ModelZoo train.py "
-            "and Habana's Keras train.py). Exit codes: 0 ok, 1 crash, 2 bad flags, 3 bad data, "
-            "4 loss diverged (NaN/inf), 5 device or vendor package missing, 75 preempted "
-            "(checkpoint written, restart to resume)."
+            f"and Habana's Keras train.py). Exit codes: {_exit_codes()}."
         ),
     )
-    flag = {"nargs": "?", "const": True, "type": _bool, "metavar": "BOOL"}
-
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--data_dir",
-        help="dataset root: TFRecords (train-*, validation-*) or "
-        "folders (train/ and val/, one sub-folder per class)",
-    )
-    g.add_argument(
-        "--dataset_dir", help="seed 002's name for --data_dir; also selects seed 002's defaults"
-    )
-    g.add_argument("--synthetic", **flag, help="train on random images instead of a dataset")
-    g.add_argument(
-        "--num_classes", type=_positive_int, help="number of classes" + _d("data.num_classes")
-    )
-    g.add_argument(
-        "--image_size",
-        type=_positive_int,
-        help="square input size in pixels" + _d("data.image_size"),
-    )
-    g.add_argument(
-        "--batch_size",
-        type=_positive_int,
-        help="mini-batch size per device "
-        "(the global batch is this times the number of devices)" + _d("data.batch_size"),
-    )
-    g.add_argument("--seed", type=_int, help="base seed of the data order" + _d("data.seed"))
-    g.add_argument(
-        "--crop_scale",
-        nargs=2,
-        type=_area_fraction,
-        metavar=("MIN", "MAX"),
-        help="training augmentation: the random-resized crop covers this fraction of the "
-        "image's area; 1 1 keeps the whole image" + _d("data.crop_scale"),
-    )
-    g.add_argument(
-        "--hflip",
-        type=_probability,
-        help="training augmentation: probability of a horizontal flip; 0 for digits or text"
-        + _d("data.hflip"),
-    )
-
-    g = p.add_argument_group("model")
-    g.add_argument(
-        "--dropout_rate",
-        type=_fraction,
-        help="dropout before the classifier" + _d("model.dropout_rate"),
-    )
-    g.add_argument(
-        "--version",
-        choices=cfg.INITIALIZERS,
-        help="weight initialisation: keras "
-        "(glorot uniform, Keras' default) or he_normal / he_uniform (as in the paper)"
-        + _d("model.initializer"),
-    )
-    g.add_argument(
-        "--bn_momentum",
-        type=_fraction,
-        help="momentum of the batch-norm moving statistics used at evaluation; lower it for "
-        "short runs" + _d("model.bn_momentum"),
-    )
-    g.add_argument(
-        "--pretrained",
-        help="warm start: a checkpoint (directory or prefix) written "
-        "by this trainer, or a Keras weights file (.h5, .weights.h5); ignored when "
-        "--log_dir already holds a checkpoint to resume from",
-    )
-
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=cfg.OPTIMIZERS, help="optimizer" + _d("optim.optimizer"))
-    g.add_argument("--lr", type=_non_negative_float, help="peak learning rate" + _d("optim.lr"))
-    g.add_argument("--initial_lr", type=_non_negative_float, help="seed 002's name for --lr")
-    g.add_argument(
-        "--final_lr",
-        type=_non_negative_float,
-        help="learning rate at the end of the schedule" + _d("optim.final_lr"),
-    )
-    g.add_argument(
-        "--lr_sched",
-        choices=cfg.LR_SCHEDULES,
-        help="schedule after warmup, one value per epoch e of E as seed 002's script: steps "
-        "(lr * 0.1 ** (e // 30); final_lr unused), exp (geometric from lr to final_lr), linear "
-        "(lr to final_lr); per step: cosine (lr to final_lr), constant" + _d("optim.lr_sched"),
-    )
-    g.add_argument(
-        "--warmup_epochs",
-        type=_non_negative_float,
-        help="linear warmup from 0 to --lr over this many epochs" + _d("optim.warmup_epochs"),
-    )
-    g.add_argument(
-        "--weight_decay",
-        type=_non_negative_float,
-        help="L2 on conv/dense kernels, added to the loss and logged as reg_loss; "
-        "see --weight_decay_convention for its scale" + _d("optim.weight_decay"),
-    )
-    g.add_argument(
-        "--weight_decay_convention",
-        choices=cfg.WEIGHT_DECAY_CONVENTIONS,
-        help="l2_loss: wd * sum(w^2) / 2 (tf.nn.l2_loss, seed 000); keras: wd * sum(w^2) "
-        "(keras.regularizers.l2, seed 002), twice as strong" + _d("optim.weight_decay_convention"),
-    )
-    g.add_argument(
-        "--momentum",
-        type=_non_negative_float,
-        help="momentum of sgd and rmsprop" + _d("optim.momentum"),
-    )
-    g.add_argument("--nesterov", **flag, help="Nesterov momentum (sgd only)")
-    g.add_argument(
-        "--label_smoothing",
-        type=_fraction,
-        help="label smoothing of the cross-entropy" + _d("optim.label_smoothing"),
-    )
-    g.add_argument("--bfloat16", **flag, help="mixed precision bfloat16" + _d("run.precision"))
-    g.add_argument("--fp16", **flag, help="mixed precision float16 with dynamic loss scaling")
-    g.add_argument("--xla", **flag, help="compile the training step with XLA")
-
-    g = p.add_argument_group("run")
-    g.add_argument(
-        "--mode",
-        choices=cfg.MODES,
-        help="train; evaluate (a checkpoint or "
-        "SavedModel); train_and_evaluate (every --epochs_between_evals); benchmark "
-        "(synthetic data, prints images/sec)" + _d("run.mode"),
-    )
-    g.add_argument(
-        "--max_epochs", type=_positive_float, help="epochs to train" + _d("run.max_epochs")
-    )
-    g.add_argument("--epochs", type=_positive_float, help="seed 002's name for --max_epochs")
-    g.add_argument(
-        "--max_train_steps",
-        type=_positive_int,
-        help="stop at this global step; overrides --max_epochs (benchmark mode: "
-        f"{cfg.BENCHMARK_STEPS})",
-    )
-    g.add_argument(
-        "--iterations_per_loop",
-        type=_positive_int,
-        help="training steps per host "
-        "call; a SIGTERM is handled after the step in progress" + _d("run.iterations_per_loop"),
-    )
-    g.add_argument(
-        "--display_every",
-        type=_positive_int,
-        help="print the log line every N steps" + _d("run.display_every"),
-    )
-    g.add_argument(
-        "--save_summary_steps",
-        type=_positive_int,
-        help="write TensorBoard scalars every N steps" + _d("run.save_summary_steps"),
-    )
-    g.add_argument(
-        "--save_checkpoints_steps",
-        type=_positive_int,
-        help="checkpoint every N steps (and at every epoch end)" + _d("run.save_checkpoints_steps"),
-    )
-    g.add_argument(
-        "--keep_checkpoints",
-        type=_positive_int,
-        help="checkpoints kept in --log_dir" + _d("run.keep_checkpoints"),
-    )
-    g.add_argument("--do_checkpoint", **flag, help="write checkpoints" + _d("run.do_checkpoint"))
-    g.add_argument(
-        "--epochs_between_evals",
-        type=_positive_float,
-        help="evaluate every N epochs in train_and_evaluate" + _d("run.epochs_between_evals"),
-    )
-    g.add_argument(
-        "--log_dir",
-        help="checkpoints, log file, TensorBoard summaries and the "
-        "exported SavedModel; a restart resumes from here" + _d("run.log_dir"),
-    )
-    g.add_argument("--log_name", help="log file name inside --log_dir" + _d("run.log_name"))
-    g.add_argument("--checkpoint_dir", help="evaluate: checkpoint directory or prefix to load")
-    g.add_argument("--eval_dir", help="evaluate: checkpoint directory to load (seed 000)")
-    g.add_argument(
-        "--only_eval",
-        help="evaluate a SavedModel, checkpoint or Keras weights file "
-        "(seed 002); implies --mode evaluate and seed 002's defaults",
-    )
-    g.add_argument(
-        "--export",
-        **flag,
-        help="export the final model as a SavedModel to --log_dir/saved_model" + _d("run.export"),
-    )
-
-    g = p.add_argument_group("devices and distribution")
-    g.add_argument(
-        "--device",
-        choices=cfg.DEVICES,
-        help="auto picks npu, hpu or gpu when "
-        "present, else cpu; an explicit device never falls back" + _d("run.device"),
-    )
-    g.add_argument(
-        "--rank_size",
-        type=_positive_int,
-        help="devices in the whole job (Ascend RANK_SIZE); checked against what the trainer finds",
-    )
-    g.add_argument(
-        "--group_size",
-        type=_positive_int,
-        help="worker processes in the job; checked against TF_CONFIG / RANK_SIZE",
-    )
-    g.add_argument(
-        "--rank_table_timeout",
-        type=_non_negative_float,
-        help="seconds to wait for "
-        "the Ascend rank table's status to become completed" + _d("run.rank_table_timeout"),
-    )
-    g.add_argument(
-        "--metrics_port",
-        type=_port,
-        help="Prometheus endpoint port, 0 turns it off" + _d("run.metrics_port"),
-    )
-    g.add_argument(
-        "--metrics_address", help="address the metrics endpoint binds" + _d("run.metrics_address")
-    )
+    fields_seen: set[str] = set()
+    for title, flags in FLAGS.items():
+        group = p.add_argument_group(title)
+        for flag in flags:
+            options: dict[str, Any] = {"dest": flag.dest}
+            if flag.boolean:
+                options.update(nargs="?", const=True, type=_bool, metavar="BOOL")
+            for key in ("type", "choices", "nargs", "metavar"):
+                if getattr(flag, key) is not None:
+                    options[key] = getattr(flag, key)
+            group.add_argument(
+                flag.name, help=_help(flag, flag.field not in fields_seen), **options
+            )
+            fields_seen.add(flag.field)
     return p
 
 
 def _conflict(a: str, b: str, why: str) -> UserError:
     return UserError(f"--{a} and --{b} conflict: {why}")
-
-
-def _one_of(ns: argparse.Namespace, a: str, b: str, why: str) -> Any:
-    va, vb = getattr(ns, a), getattr(ns, b)
-    if va is not None and vb is not None:
-        raise _conflict(a, b, why)
-    return va if va is not None else vb
 
 
 def parse(argv: Sequence[str] | None = None) -> cfg.TrainerConfig:
@@ -394,15 +481,39 @@ def parse(argv: Sequence[str] | None = None) -> cfg.TrainerConfig:
     return resolve(ns)
 
 
+def _given(ns: argparse.Namespace) -> dict[str, Any]:
+    """Config field -> the value the command line gave it (None: not given), for every field
+    but the combined ones; a flag and its other name both given is an error."""
+    given: dict[str, Any] = {}
+    for flag in ALL_FLAGS:
+        if flag.field in _COMBINED:
+            continue
+        value = getattr(ns, flag.dest)
+        if flag.same_as is None:
+            given[flag.field] = value
+        elif value is not None:
+            if given[flag.field] is not None:
+                why = "they name the same thing; give one"
+                raise _conflict(flag.same_as[2:], flag.dest, why)
+            given[flag.field] = value
+    return given
+
+
+def _config(values: dict[str, Any]) -> cfg.TrainerConfig:
+    """A TrainerConfig from ``section.name`` -> value."""
+    sections: dict[str, dict[str, Any]] = {}
+    for dotted, value in values.items():
+        section, name = dotted.split(".")
+        sections.setdefault(section, {})[name] = value
+    defaults = cfg.TrainerConfig()
+    return cfg.TrainerConfig(
+        **{name: type(getattr(defaults, name))(**kw) for name, kw in sections.items()}
+    )
+
+
 def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
-    seed002 = ns.dataset_dir is not None or ns.only_eval is not None
-
-    def pick(value: Any, dotted: str) -> Any:
-        return cfg.default_of(dotted, seed002) if value is None else value
-
-    data_dir = _one_of(ns, "data_dir", "dataset_dir", "they name the same thing; give one")
-    lr = _one_of(ns, "lr", "initial_lr", "they name the same thing; give one")
-    epochs = _one_of(ns, "max_epochs", "epochs", "they name the same thing; give one")
+    seed002 = any(getattr(ns, flag.dest) is not None for flag in _SEED002_FLAGS)
+    given = _given(ns)
 
     if ns.bfloat16 and ns.fp16:
         raise _conflict("bfloat16", "fp16", "pick one mixed-precision type")
@@ -424,6 +535,7 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
         mode = "evaluate"
     mode = mode or cfg.default_of("run.mode")
 
+    data_dir = given["data.data_dir"]
     synthetic = bool(ns.synthetic) or mode == "benchmark"
     if synthetic and data_dir is not None:
         name = "data_dir" if ns.data_dir is not None else "dataset_dir"
@@ -432,77 +544,36 @@ def resolve(ns: argparse.Namespace) -> cfg.TrainerConfig:
     if not synthetic and data_dir is None:
         raise UserError("no data: give --data_dir DIR (or --dataset_dir DIR), or --synthetic")
 
-    optimizer = pick(ns.optimizer, "optim.optimizer")
-    if ns.nesterov and optimizer != "sgd":
+    values = {
+        field: cfg.default_of(field, seed002) if value is None else value
+        for field, value in given.items()
+    }
+    if ns.nesterov and values["optim.optimizer"] != "sgd":
+        optimizer = values["optim.optimizer"]
         raise _conflict("nesterov", "optimizer", f"Nesterov momentum needs sgd, not {optimizer}")
 
     if ns.metrics_address is not None and ns.metrics_port == 0:
         raise _conflict("metrics_address", "metrics_port", "port 0 turns the endpoint off")
 
-    crop_scale = tuple(pick(ns.crop_scale, "data.crop_scale"))
+    crop_scale = tuple(values["data.crop_scale"])
     if crop_scale[0] > crop_scale[1]:
         low, high = crop_scale
         raise UserError(f"--crop_scale {low:g} {high:g}: MIN must not exceed MAX")
 
-    image_size = pick(ns.image_size, "data.image_size")
+    image_size = values["data.image_size"]
     if image_size < 32:
         raise UserError(f"--image_size {image_size} is too small: DenseNet-121 needs >= 32")
 
-    return cfg.TrainerConfig(
-        data=cfg.DataConfig(
-            data_dir=data_dir,
-            synthetic=synthetic,
-            image_size=image_size,
-            num_classes=pick(ns.num_classes, "data.num_classes"),
-            batch_size=pick(ns.batch_size, "data.batch_size"),
-            seed=pick(ns.seed, "data.seed"),
-            crop_scale=crop_scale,
-            hflip=pick(ns.hflip, "data.hflip"),
-        ),
-        model=cfg.ModelConfig(
-            dropout_rate=pick(ns.dropout_rate, "model.dropout_rate"),
-            initializer=pick(ns.version, "model.initializer"),
-            bn_momentum=pick(ns.bn_momentum, "model.bn_momentum"),
-        ),
-        optim=cfg.OptimConfig(
-            optimizer=optimizer,
-            lr=pick(lr, "optim.lr"),
-            final_lr=pick(ns.final_lr, "optim.final_lr"),
-            lr_sched=pick(ns.lr_sched, "optim.lr_sched"),
-            warmup_epochs=pick(ns.warmup_epochs, "optim.warmup_epochs"),
-            weight_decay=pick(ns.weight_decay, "optim.weight_decay"),
-            weight_decay_convention=pick(
-                ns.weight_decay_convention, "optim.weight_decay_convention"
-            ),
-            momentum=pick(ns.momentum, "optim.momentum"),
-            nesterov=bool(ns.nesterov),
-            label_smoothing=pick(ns.label_smoothing, "optim.label_smoothing"),
-        ),
-        run=cfg.RunConfig(
-            mode=mode,
-            device=pick(ns.device, "run.device"),
-            precision=precision,
-            max_epochs=pick(epochs, "run.max_epochs"),
-            max_train_steps=ns.max_train_steps
-            or (cfg.BENCHMARK_STEPS if mode == "benchmark" else None),
-            iterations_per_loop=pick(ns.iterations_per_loop, "run.iterations_per_loop"),
-            display_every=pick(ns.display_every, "run.display_every"),
-            save_summary_steps=pick(ns.save_summary_steps, "run.save_summary_steps"),
-            save_checkpoints_steps=pick(ns.save_checkpoints_steps, "run.save_checkpoints_steps"),
-            keep_checkpoints=pick(ns.keep_checkpoints, "run.keep_checkpoints"),
-            do_checkpoint=pick(ns.do_checkpoint, "run.do_checkpoint"),
-            epochs_between_evals=pick(ns.epochs_between_evals, "run.epochs_between_evals"),
-            log_dir=pick(ns.log_dir, "run.log_dir"),
-            log_name=pick(ns.log_name, "run.log_name"),
-            eval_from=eval_from,
-            eval_flag=sources[0] if sources else None,
-            pretrained=ns.pretrained,
-            metrics_port=pick(ns.metrics_port, "run.metrics_port"),
-            metrics_address=pick(ns.metrics_address, "run.metrics_address"),
-            rank_size=ns.rank_size,
-            group_size=ns.group_size,
-            rank_table_timeout=pick(ns.rank_table_timeout, "run.rank_table_timeout"),
-            export=pick(ns.export, "run.export"),
-            xla=bool(ns.xla),
-        ),
+    if values["run.max_train_steps"] is None and mode == "benchmark":
+        values["run.max_train_steps"] = cfg.BENCHMARK_STEPS
+    values.update(
+        {
+            "data.synthetic": synthetic,
+            "data.crop_scale": crop_scale,
+            "run.mode": mode,
+            "run.precision": precision,
+            "run.eval_from": eval_from,
+            "run.eval_flag": sources[0] if sources else None,
+        }
     )
+    return _config(values)
