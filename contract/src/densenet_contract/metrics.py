@@ -61,6 +61,9 @@ TRAINER: dict[str, str] = {
 OPERATOR_PREFIX = "densenet_operator"
 # Labels of the per-job counters (the job's namespace, not the operator's).
 OPERATOR_JOB_LABELS = ("namespace", "accelerator")
+HANDLER_LABEL = "handler"  # reconcile duration and errors: job, pod, resync, timer
+RESULT_LABEL = "result"  # progress reads: ok, failed, skipped
+PHASE_LABEL = "phase"  # jobs per phase
 
 JOBS_CREATED = "densenet_operator_jobs_created"
 JOBS_SUCCEEDED = "densenet_operator_jobs_succeeded"

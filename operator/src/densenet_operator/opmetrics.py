@@ -41,22 +41,27 @@ class OperatorMetrics:
         self.reconcile_seconds = Histogram(
             names.RECONCILE_DURATION,
             "Wall time of one reconcile of one job",
-            ["handler"],
+            [names.HANDLER_LABEL],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
         self.reconcile_errors = Counter(
-            names.RECONCILE_ERRORS, "Reconciles that raised an error", ["handler"], registry=r
+            names.RECONCILE_ERRORS,
+            "Reconciles that raised an error",
+            [names.HANDLER_LABEL],
+            registry=r,
         )
         for handler in HANDLERS:  # a healthy operator shows 0, not "no data"
             self.reconcile_errors.labels(handler=handler)
         self.progress_reads = Counter(
             names.PROGRESS_READS,
             "Reads of a chief's /metrics: ok, failed, or skipped (no-scrape node, not running)",
-            ["result"],
+            [names.RESULT_LABEL],
             registry=r,
         )
-        self.jobs_by_phase = Gauge(names.JOBS_BY_PHASE, "Jobs per phase", ["phase"], registry=r)
+        self.jobs_by_phase = Gauge(
+            names.JOBS_BY_PHASE, "Jobs per phase", [names.PHASE_LABEL], registry=r
+        )
         for phase in PHASES:
             self.jobs_by_phase.labels(phase=phase).set(0)
         self.counters = {
