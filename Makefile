@@ -5,7 +5,8 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: system-packages venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean
+.PHONY: system-packages venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean \
+  docker-daemon images locks
 
 # Editable installs map packages at install time: a new package directory needs a reinstall.
 PACKAGE_MARKERS := $(wildcard contract/src/*/__init__.py trainer/src/*/__init__.py operator/src/*/__init__.py hack/*/__init__.py)
@@ -34,8 +35,23 @@ binaries:
 system-packages:
 	bash hack/install-system-packages.sh
 
-test: system-packages venv venv-keras2 binaries
+test: system-packages venv venv-keras2 binaries images
 	$(VENV)/bin/pytest tests
+
+# A Docker daemon for the image builds and tests: started when none answers (needs root), left
+# running; `bash hack/dockerd.sh stop` stops the one it started.
+docker-daemon:
+	bash hack/dockerd.sh start
+
+# densenet-operator:$(IMAGE_TAG) and densenet-trainer:$(IMAGE_TAG); BASE_IMAGE overrides the
+# pinned official base (where none can be pulled, a Debian-built base is used, and said so).
+IMAGE_TAG ?= dev
+images: docker-daemon
+	IMAGE_TAG=$(IMAGE_TAG) bash images/build.sh
+
+# The images' lock files (requirements/*.lock, with hashes) from requirements/*.in.
+locks: venv
+	bash requirements/lock.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .
