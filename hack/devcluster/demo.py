@@ -24,6 +24,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
+from densenet_contract import labels
 from devcluster import cluster
 from devcluster.cli import runner_unavailable_reason
 from devcluster.config import REPO_ROOT, ClusterPaths
@@ -192,7 +193,7 @@ class Demo:
             if err.status != 404:
                 raise
             return
-        selector = f"densenet.dev/job-name={self.job_name}"
+        selector = f"{labels.JOB}={self.job_name}"
         deadline = time.monotonic() + 120
         while (
             time.monotonic() < deadline

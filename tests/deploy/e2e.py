@@ -30,6 +30,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from densenet_contract import labels, ports
 from tests.polling import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,6 @@ CHART = REPO_ROOT / "deploy" / "helm" / "densenet-operator"
 GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # nodes whose pods lead nowhere (local kwok nodes)
 METRICS_PORT_NAME = "http-metrics"  # the chart's metrics Service port
-TRAINER_METRICS_PORT = 9410  # the CRD's spec.metrics.port default
 # Seed 000's training line (trainer/src/densenet_trainer/logs.py), as its parsers read it.
 SEED_LINE = re.compile(
     r"^step:\s*(\d+)  epoch:\s*[\d.]+  FPS:\s*[\d.]+  loss:[\d.]+  reg_loss:[\d.]+  "
@@ -151,7 +151,7 @@ class Target:
         if (node.metadata.labels or {}).get(FAKE_NODE_LABEL) == "true":
             raise E2EError(f"{pod.metadata.name} runs on fake node {node.metadata.name}")
         return self.core.connect_get_namespaced_pod_proxy_with_path(
-            f"{pod.metadata.name}:{TRAINER_METRICS_PORT}", namespace, "metrics"
+            f"{pod.metadata.name}:{ports.TRAINER_METRICS}", namespace, "metrics"
         )
 
 
@@ -209,7 +209,7 @@ def wait_for_trainer_metrics(target: Target, namespace: str, job: str, timeout: 
 
 
 def job_pods(core: kube_client.CoreV1Api, namespace: str, job: str) -> list[kube_client.V1Pod]:
-    return core.list_namespaced_pod(namespace, label_selector=f"densenet.dev/job-name={job}").items
+    return core.list_namespaced_pod(namespace, label_selector=f"{labels.JOB}={job}").items
 
 
 def worker_logs(
