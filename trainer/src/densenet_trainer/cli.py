@@ -10,7 +10,8 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from densenet_contract import trainer_cli
 
@@ -23,6 +24,23 @@ PROG = trainer_cli.TRAIN
 def _fail(error: UserError) -> int:
     print(f"{PROG}: error: {error.message}", file=sys.stderr, flush=True)
     return int(error.exit_code)
+
+
+def _driver() -> Callable[[Any], int]:
+    """The training driver, which imports TensorFlow: called after TF_CPP_MIN_LOG_LEVEL is set.
+    An image without TensorFlow is a broken image, not a crash a restart could fix."""
+    try:
+        from .driver import run  # noqa: PLC0415 - TensorFlow loads here
+    except ModuleNotFoundError as error:
+        if error.name != "tensorflow":
+            raise
+        raise UserError(
+            "no TensorFlow in this Python environment: use the densenet-trainer image, or build "
+            "it on a TensorFlow base (vendor images: --build-arg VENV_ARGS=--system-site-packages"
+            " so the venv sees the base's TensorFlow; see images/README.md)",
+            ExitCode.MISSING_DEVICE,
+        ) from None
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # tf.data warns about graph-mode options on every distributed evaluation.
     warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow")
     try:
-        from .driver import run  # noqa: PLC0415 - after TF_CPP_MIN_LOG_LEVEL is set
-
+        run = _driver()
         return int(run(config))
     except UserError as error:
         return _fail(error)
