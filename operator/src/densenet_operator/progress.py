@@ -8,6 +8,7 @@ failures to read only leave ``updated`` older.
 from __future__ import annotations
 
 import math
+import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,13 @@ from densenet_contract import metrics, ports
 from .job import LABEL_ATTEMPT, LABEL_INDEX, Job
 from .policy import timestamp
 
+# What one read of a chief's /metrics may cost: the trainer's page is a few KiB, so a page
+# past MAX_BYTES or a read past READ_DEADLINE (a slow or hostile endpoint dripping bytes) is a
+# failed read, never a stalled or bloated operator. Jobs are read concurrently, READERS at most.
 READ_TIMEOUT = 3.0
+READ_DEADLINE = 5.0
+MAX_BYTES = 256 * 1024
+READERS = 8
 
 # Trainer metric (densenet_contract.metrics) -> status.progress field.
 GAUGES = {
@@ -111,9 +118,19 @@ def chief_endpoint(
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def fetch(url: str) -> str | None:
+def fetch(url: str, max_bytes: int = MAX_BYTES, deadline: float = READ_DEADLINE) -> str | None:
+    """The page at ``url``, or None when it cannot be read within ``deadline`` seconds in all
+    or is larger than ``max_bytes``."""
+    started = time.monotonic()
+    chunks: list[bytes] = []
+    size = 0
     try:
         with _OPENER.open(url, timeout=READ_TIMEOUT) as response:
-            return response.read().decode("utf-8", "replace")
+            while chunk := response.read1(16 * 1024):
+                size += len(chunk)
+                if size > max_bytes or time.monotonic() - started > deadline:
+                    return None
+                chunks.append(chunk)
     except (OSError, ValueError):
         return None
+    return b"".join(chunks).decode("utf-8", "replace")

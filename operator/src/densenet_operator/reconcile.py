@@ -8,6 +8,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -219,13 +220,21 @@ class Reconciler:
             self.cluster.post_event(obj, event)
 
     def _progress_loop(self) -> None:
-        while not self._stop.wait(self.settings.progress_interval):
-            for key, phase in list(self.phases.items()):
-                if phase == policy.RUNNING:
-                    try:
-                        self.read_progress(*key)
-                    except Exception:
-                        log.exception("reading the progress of %s/%s failed", *key)
+        """Every interval, the progress of every Running job, read concurrently (a bounded
+        pool): one slow endpoint delays no other job's read."""
+        with ThreadPoolExecutor(progress.READERS, thread_name_prefix="progress") as pool:
+            while not self._stop.wait(self.settings.progress_interval):
+                running = [
+                    key for key, phase in list(self.phases.items()) if phase == policy.RUNNING
+                ]
+                for _ in pool.map(self._read_progress_logged, running):
+                    pass
+
+    def _read_progress_logged(self, key: Key) -> None:
+        try:
+            self.read_progress(*key)
+        except Exception:
+            log.exception("reading the progress of %s/%s failed", *key)
 
     def read_progress(self, namespace: str, name: str) -> None:
         obj = self.cluster.read_job(namespace, name)

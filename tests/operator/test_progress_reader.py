@@ -1,0 +1,61 @@
+"""The progress reader's limits, against real HTTP servers on loopback: a page too large or a
+server that drips bytes past the deadline is a failed read, not a stalled operator thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from densenet_operator import progress
+
+PAGE = b"# TYPE densenet_global_step gauge\ndensenet_global_step 7.0\n"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        if self.path == "/big":
+            for _ in range(64):
+                self.wfile.write(b"#" * 16 * 1024 + b"\n")
+        elif self.path == "/drip":
+            for _ in range(40):  # 4 s of one byte every 100 ms, each within the socket timeout
+                self.wfile.write(b"#")
+                self.wfile.flush()
+                time.sleep(0.1)
+        else:
+            self.wfile.write(PAGE)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_normal_page_is_read_and_parsed(server):
+    text = progress.fetch(f"{server}/metrics")
+    assert text is not None and progress.parse(text) == {"densenet_global_step": 7.0}
+
+
+def test_a_page_over_the_size_cap_is_a_failed_read(server):
+    assert progress.fetch(f"{server}/big", max_bytes=256 * 1024) is None
+    assert progress.fetch(f"{server}/big", max_bytes=2 * 1024 * 1024) is not None
+
+
+def test_a_server_dripping_bytes_is_cut_at_the_deadline(server):
+    started = time.monotonic()
+    assert progress.fetch(f"{server}/drip", deadline=1.0) is None
+    assert time.monotonic() - started < 2.5
