@@ -87,7 +87,7 @@ def _keep_labels(kind: str, match_labels: dict[str, str]) -> list[dict[str, Any]
 
 def _check(monitor: dict[str, Any], endpoints_key: str) -> None:
     spec = monitor["spec"]
-    unknown = set(spec) - {"selector", "namespaceSelector", endpoints_key}
+    unknown = set(spec) - {"selector", "namespaceSelector", "sampleLimit", endpoints_key}
     if unknown or set(spec["selector"]) - {"matchLabels"}:
         raise UnsupportedMonitorError(f"{monitor['kind']} fields not translated: {sorted(unknown)}")
     for endpoint in spec[endpoints_key]:
@@ -148,10 +148,13 @@ def pod_monitor_jobs(monitor: dict[str, Any], api: dict[str, Any]) -> list[dict[
             {"target_label": "endpoint", "replacement": endpoint["port"]},
             *_relabelings(endpoint),
         ]
+        limit = monitor["spec"].get("sampleLimit")
         jobs.append(
             {
                 "job_name": f"podMonitor/{ns}/{name}/{i}",
                 **_endpoint_common(endpoint),
+                # The Prometheus Operator turns spec.sampleLimit into each job's sample_limit.
+                **({"sample_limit": limit} if limit is not None else {}),
                 "kubernetes_sd_configs": [_sd("pod", monitor, api)],
                 "relabel_configs": relabel,
             }

@@ -211,6 +211,15 @@ def test_monitoring_objects_follow_the_api_and_the_values() -> None:
     }
 
 
+def test_the_pod_monitor_caps_the_series_of_one_scrape() -> None:
+    def limit(*args: str) -> int:
+        (monitor,) = [o for o in render(*MONITORING_API, *args) if o["kind"] == "PodMonitor"]
+        return monitor["spec"]["sampleLimit"]
+
+    assert limit() == 500
+    assert limit("--set", "monitoring.podMonitor.sampleLimit=50") == 50
+
+
 @pytest.mark.parametrize(
     ("values", "release"),
     [

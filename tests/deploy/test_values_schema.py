@@ -22,6 +22,7 @@ from tests.deploy.tools import CHART, render_error
         ("operator.metricsPort=70000", "at '/operator/metricsPort': maximum"),
         ("monitoring.mode=on", "at '/monitoring/mode': value must be one of 'auto', 'always'"),
         ("monitoring.podMonitor.interval=often", "at '/monitoring/podMonitor/interval'"),
+        ("monitoring.podMonitor.sampleLimit=0", "at '/monitoring/podMonitor/sampleLimit'"),
         ("rbac.create=maybe", "at '/rbac/create': got string, want boolean"),
         # A misspelt value is not silently ignored.
         ("imagee.tag=0.2.0", "additional properties 'imagee' not allowed"),
