@@ -11,6 +11,10 @@ from __future__ import annotations
 # Set by the operator on every trainer container; they only label metrics and logs.
 JOB_NAME = "DENSENET_JOB_NAME"
 JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
+# Set by the operator: the job's identity, "<namespace>/<name>" (opaque to the trainer). When
+# set, the trainer claims its --log_dir with a marker file (.densenet-job) holding it, and stops
+# (exit 2) in a directory another identity claimed: two jobs never share checkpoints.
+JOB_IDENTITY = "DENSENET_JOB_IDENTITY"
 # Global rank of the pod's first process (0 = chief); densenet-launch's default --rank-offset
 # and, on each child, that child's own global rank.
 RANK = "DENSENET_RANK"
