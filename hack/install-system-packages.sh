@@ -10,6 +10,8 @@ set -euo pipefail
 packages=(prometheus iproute2 util-linux docker.io debootstrap)
 need=()
 for pkg in "${packages[@]}"; do
+  # Docker from Docker's own packages (docker-ce) conflicts with docker.io: any dockerd will do.
+  [[ $pkg == docker.io ]] && command -v dockerd >/dev/null && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 ((${#need[@]})) || exit 0
