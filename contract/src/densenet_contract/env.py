@@ -57,3 +57,12 @@ OPERATOR_OWNED = (
     ASCEND_DEVICE_ID,
     JOB_ID,
 )
+
+# What a job's spec.template.env may not set besides OPERATOR_OWNED (the CRD's CEL rules spell
+# out the same; tests/contract checks them): any name with our prefix, and the device lists
+# of the device plugins and container runtimes (NVIDIA_VISIBLE_DEVICES=all would give a pod
+# every GPU of its node, outside any quota), with Habana's module list and the module id
+# densenet-launch derives from it.
+OWN_PREFIX = "DENSENET_"
+DEVICE_LIST_SUFFIX = "_VISIBLE_DEVICES"
+DEVICE_OWNED = (HABANA_VISIBLE_MODULES, HLS_MODULE_ID)

@@ -60,3 +60,60 @@ METRICS_PORT = "--metrics_port"  # 0 turns the endpoint off; densenet-launch add
 # Boolean flag values as the operator writes them; the trainer reads any of its spellings.
 TRUE = "true"
 FALSE = "false"
+
+# densenet-train's other names for settings the operator writes (the seed recipes' spellings):
+# given with the operator's flag, the trainer stops with a usage error.
+DATASET_DIR = "--dataset_dir"  # --data_dir
+INITIAL_LR = "--initial_lr"  # --lr
+EPOCHS = "--epochs"  # --max_epochs
+EVAL_DIR = "--eval_dir"  # --checkpoint_dir
+ONLY_EVAL = "--only_eval"  # --checkpoint_dir and --mode evaluate
+# densenet-train prints its help and exits 0: a job whose workers got it would succeed
+# without training.
+HELP = ("-h", "--help")
+
+# What a job's spec.training.extraArgs may not hold, as FLAG or FLAG=VALUE: every
+# densenet-train flag the operator writes (always, or from a spec field: that field is the way
+# to set it), the trainer's other names for the same settings, and the help flags. The CRD's
+# CEL rule lists the same flags; tests/contract checks it, and derives the other names from
+# the trainer's own flag table.
+EXTRA_ARGS_REFUSED = (
+    DEVICE,
+    MODE,
+    SYNTHETIC,
+    DATA_DIR,
+    DATASET_DIR,
+    NUM_CLASSES,
+    IMAGE_SIZE,
+    BATCH_SIZE,
+    CROP_SCALE,
+    HFLIP,
+    DROPOUT_RATE,
+    OPTIMIZER,
+    LR,
+    INITIAL_LR,
+    FINAL_LR,
+    LR_SCHED,
+    WARMUP_EPOCHS,
+    WEIGHT_DECAY,
+    MOMENTUM,
+    LABEL_SMOOTHING,
+    BFLOAT16,
+    FP16,
+    XLA,
+    MAX_EPOCHS,
+    EPOCHS,
+    MAX_TRAIN_STEPS,
+    ITERATIONS_PER_LOOP,
+    DISPLAY_EVERY,
+    EPOCHS_BETWEEN_EVALS,
+    LOG_DIR,
+    SAVE_CHECKPOINTS_STEPS,
+    KEEP_CHECKPOINTS,
+    CHECKPOINT_DIR,
+    EVAL_DIR,
+    ONLY_EVAL,
+    PRETRAINED,
+    METRICS_PORT,
+    *HELP,
+)
