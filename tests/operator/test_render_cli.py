@@ -53,7 +53,7 @@ def test_stdin_and_several_jobs_in_one_file():
 def test_numbers_in_strings_stay_strings_for_kubectl():
     # kubectl reads YAML 1.2, where an unquoted 1e5 is a number: render must quote it.
     job = JobBuilder().set("spec.training.extraArgs", ["--foo", "1e5"]).build()
-    result = render("-f", "-", stdin=yaml.safe_dump(job))
+    result = render("-f", "-", stdin=json.dumps(job))  # JSON is YAML, and "1e5" a string
     assert '- "1e5"' in result.stdout
 
 
@@ -103,3 +103,45 @@ def test_missing_file_and_bad_flags_exit_2():
     bad_flag = render("-f", str(EXAMPLES[0]), "-o", "xml")
     assert bad_flag.returncode == 2
     assert "invalid choice: 'xml'" in bad_flag.stderr
+
+
+JOB_HEAD = """apiVersion: densenet.dev/v1alpha1
+kind: DenseNetTrainingJob
+metadata: {name: big}
+spec:
+  dataset: {format: synthetic}
+"""
+
+
+@pytest.mark.parametrize(
+    ("training", "expected"),
+    [
+        ("maxSteps: 1e20", "spec.training.maxSteps: 1e+20 is not of type 'integer'"),
+        ("maxSteps: 100000000000000000000", "spec.training.maxSteps: 1e+20 is not of type"),
+        ("lr: .inf", "spec.training.lr: inf is not a number JSON can carry"),
+    ],
+)
+def test_a_bad_number_is_one_line_and_exit_2(tmp_path: Path, training: str, expected: str):
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB_HEAD + f"  training: {{{training}}}\n")
+    result = render("-f", str(job))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"densenet-operator: error: {job}: big: {expected}")
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_the_file_is_read_as_kubectl_reads_it(tmp_path: Path):
+    """1e-3 is a number and y a boolean to kubectl (go-yaml), whatever PyYAML's YAML 1.1 says."""
+    job = tmp_path / "job.yaml"
+    job.write_text(JOB_HEAD + "  training: {lr: 1e-3, maxSteps: 5.0}\n")
+    result = render("-f", str(job))
+    assert result.returncode == 0, result.stderr
+    (pod,) = [o for o in yaml.safe_load_all(result.stdout) if o["kind"] == "Pod"]
+    command = pod["spec"]["containers"][0]["command"]
+    assert command[command.index("--lr") + 1] == "0.001"
+    assert command[command.index("--max_train_steps") + 1] == "5"
+    job.write_text(JOB_HEAD + "  scheduling: {nodeSelector: {gpu: y}}\n")
+    refused = render("-f", str(job))
+    assert refused.returncode == 2
+    assert "spec.scheduling.nodeSelector.gpu: True is not of type 'string'" in refused.stderr

@@ -3,9 +3,12 @@ the field. The same CRD file is checked against the real API server in test_api_
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 import pytest
 
-from densenet_operator import schema
+from densenet_operator import k8scel, schema
 from tests.operator.jobs import JobBuilder
 
 
@@ -86,3 +89,45 @@ def test_rules_only_the_server_checks_are_named():
     assert schema.server_only_rules() == [
         "self.accelerator == oldSelf.accelerator && self.replicas == oldSelf.replicas"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", Decimal(1)),
+        ("+1.5", Decimal("1.5")),
+        (".5", Decimal("0.5")),
+        ("500m", Decimal("0.5")),
+        ("2k", Decimal(2000)),
+        ("1E", Decimal(10) ** 18),
+        ("64Gi", Decimal(64 * 2**30)),
+        ("5e-3", Decimal("0.005")),
+        ("1E3", Decimal(1000)),
+        ("+", Decimal(0)),  # ParseQuantity's own leniency; the CRD's pattern refuses it
+        ("1K", None),
+        ("1ki", None),
+        ("1e", None),
+        ("1e1.5", None),
+        ("1Mi1", None),
+        (" 1", None),
+        ("", None),
+        ("1e99999999999999999999", None),  # beyond int64
+    ],
+)
+def test_quantities_parse_as_kubernetes_parses_them(text, value):
+    assert k8scel.parse(text) == value
+
+
+def test_a_number_json_cannot_carry_or_int64_cannot_hold_is_a_field_error():
+    for value, message in ((10**20, "1e+20 is not of type 'integer'"), (math.inf, "inf is not")):
+        job = JobBuilder().set("spec.training.maxSteps", value).build()
+        with pytest.raises(schema.InvalidJobError) as refused:
+            schema.apply(job)
+        (error,) = refused.value.errors
+        assert error.field == "spec.training.maxSteps"
+        assert message in error.message
+
+
+def test_a_whole_float_is_an_integer_as_the_server_reads_it():
+    job = JobBuilder().set("spec.training.maxSteps", 5.0).build()
+    assert schema.apply(job)["spec"]["training"]["maxSteps"] == 5

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import yaml
 
@@ -35,11 +35,31 @@ class BadInputError(Exception):
 
 
 # Strings that a YAML 1.2 reader (kubectl, Go) would take for a number, bool or null, though
-# PyYAML's YAML 1.1 rules leave them unquoted (e.g. 1e-05): they are written quoted.
+# PyYAML's YAML 1.1 rules leave them unquoted (e.g. 1e-05, y): they are written quoted.
 _YAML12_SCALAR = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~)$"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~"
+    r"|y|Y|n|N)$"
 )
+# Plain scalars kubectl's YAML reader (go-yaml v2, through sigs.k8s.io/yaml) takes for a float
+# or a bool where PyYAML's YAML 1.1 rules read a string: 1e20 and 1.5e3, y and n.
+_GO_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_GO_BOOL = re.compile(r"^(?:y|Y|n|N)$")
+
+
+class _Loader(yaml.SafeLoader):
+    """A job file read as kubectl reads it, so render and the server see the same values
+    (timestamps stay strings too)."""
+
+    bool_values: ClassVar[dict[str, bool]] = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _GO_FLOAT, list("-+.0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", _GO_BOOL, list("yYnN"))
 
 
 class _Dumper(yaml.SafeDumper):
@@ -172,7 +192,7 @@ def _read(filename: str) -> list[dict[str, Any]]:
     except OSError as exc:
         raise BadInputError(f"{filename}: cannot read it ({exc.strerror})") from exc
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

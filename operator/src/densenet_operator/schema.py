@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 import celpy
 import jsonschema
 import yaml
+
+from . import k8scel
 
 CRD_FILE = "densenet.dev_densenettrainingjobs.yaml"
 GROUP = "densenet.dev"
@@ -28,6 +32,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # Rules that compare with the stored object only make sense on an update: the server checks them.
 TRANSITION_MARKER = "oldSelf"
 ROOT = "(root)"
+INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class FieldError:
     message: str
 
     def __str__(self) -> str:
-        if self.message.startswith(self.field) or self.field == ROOT:
+        # A message that starts with its field as a whole ("spec.x must ...") names it already.
+        if self.field == ROOT or self.message.startswith((f"{self.field} ", f"{self.field}:")):
             return self.message
         return f"{self.field}: {self.message}"
 
@@ -76,6 +82,34 @@ def _types(schema: dict[str, Any]) -> str | None:
     if schema.get("x-kubernetes-int-or-string"):
         return None
     return schema.get("type")
+
+
+def _json_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def _as_sent(value: Any, path: str, errors: list[FieldError]) -> Any:
+    """``value`` as the API server decodes what kubectl sends: keys are strings, a whole number
+    is an int64 when it fits and a float when it does not (Go's JSON), and a number that JSON
+    cannot carry (inf, nan) is an error instead of a crash later."""
+    if isinstance(value, dict):
+        return {
+            _json_key(k): _as_sent(v, _join(path, _json_key(k)), errors) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_as_sent(item, _join(path, i), errors) for i, item in enumerate(value)]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -INT64 <= value < INT64:
+        return float(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            errors.append(FieldError(path or ROOT, f"{value} is not a number JSON can carry"))
+        elif value.is_integer() and -INT64 <= value < INT64:
+            return int(value)
+    return value
 
 
 def _default_and_prune(
@@ -118,14 +152,53 @@ def _default_and_prune(
     return value
 
 
+def _identity(schema: dict[str, Any], item: Any) -> str | None:
+    """What makes an item of an ``x-kubernetes-list-type`` map or set list unique, as the
+    server's "Duplicate value" prints it; None for any other list."""
+    kind = schema.get("x-kubernetes-list-type")
+    if kind == "map" and isinstance(item, dict):
+        keys = schema.get("x-kubernetes-list-map-keys", [])
+        return json.dumps({k: item.get(k) for k in keys}, separators=(",", ":"))
+    if kind == "set":
+        return json.dumps(item, separators=(",", ":"), sort_keys=True)
+    return None
+
+
+def _list_errors(schema: dict[str, Any], value: Any, path: str) -> list[FieldError]:
+    """No two items of a map or set list with the same keys (or value)."""
+    errors: list[FieldError] = []
+    if isinstance(value, dict):
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key, extra if isinstance(extra, dict) else {})
+            errors.extend(_list_errors(sub, item, _join(path, key)))
+    elif isinstance(value, list):
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            identity = _identity(schema, item)
+            if identity in seen:
+                errors.append(FieldError(_join(path, i), f"Duplicate value: {identity}"))
+            elif identity is not None:
+                seen.add(identity)
+            errors.extend(_list_errors(schema.get("items", {}), item, _join(path, i)))
+    return errors
+
+
 def _schema_errors(schema: dict[str, Any], job: dict[str, Any]) -> list[FieldError]:
     validator = jsonschema.Draft4Validator(schema)
+    found = sorted(validator.iter_errors(job), key=lambda e: list(e.absolute_path))
+    # A value of the wrong type is reported once, not again for each bound it breaks.
+    mistyped = {tuple(e.absolute_path) for e in found if e.validator == "type"}
     errors = []
-    for error in sorted(validator.iter_errors(job), key=lambda e: list(e.absolute_path)):
+    for error in found:
+        if tuple(error.absolute_path) in mistyped and error.validator != "type":
+            continue
         path = ""
         for key in error.absolute_path:
             path = _join(path, key)
         message = error.message
+        if error.validator == "anyOf" and error.schema.get("x-kubernetes-int-or-string"):
+            message = f"{error.instance!r} must be an integer or a string"
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [p for p in error.validator_value if p not in error.instance]
             path, message = _join(path, missing[0]), "is required"
@@ -134,9 +207,32 @@ def _schema_errors(schema: dict[str, Any], job: dict[str, Any]) -> list[FieldErr
 
 
 @functools.cache
-def _program(rule: str) -> celpy.Runner:
+def _program(expression: str) -> celpy.Runner:
     env = celpy.Environment()
-    return env.program(env.compile(rule))
+    return env.program(env.compile(expression), functions=k8scel.FUNCTIONS)
+
+
+def _evaluate(expression: str, value: Any) -> Any:
+    """``expression`` on ``self``; CELEvalError also when it cannot be evaluated at all."""
+    try:
+        result = _program(expression).evaluate({"self": celpy.json_to_cel(value)})
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise celpy.CELEvalError(str(exc)) from exc
+    if isinstance(result, celpy.CELEvalError):
+        raise result
+    return result
+
+
+def _message(rule: dict[str, Any], value: Any) -> str:
+    """The rule's messageExpression's result, else its message, else the rule (as the server)."""
+    if "messageExpression" in rule:
+        try:
+            text = _evaluate(rule["messageExpression"], value)
+        except celpy.CELEvalError:
+            text = None
+        if isinstance(text, str) and text.strip():
+            return str(text)
+    return rule.get("message") or f"failed rule: {rule['rule']}"
 
 
 def _cel_errors(schema: dict[str, Any], value: Any, path: str) -> list[FieldError]:
@@ -146,16 +242,20 @@ def _cel_errors(schema: dict[str, Any], value: Any, path: str) -> list[FieldErro
         if TRANSITION_MARKER in rule["rule"]:
             continue
         try:
-            passed = bool(_program(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)}))
+            passed = bool(_evaluate(rule["rule"], value))
         except celpy.CELEvalError:
             passed = False  # the server reports a rule it cannot evaluate as a failure too
         if not passed:
             field = (path + rule.get("fieldPath", "")).lstrip(".") or ROOT
-            errors.append(FieldError(field, rule.get("message", rule["rule"])))
+            errors.append(FieldError(field, _message(rule, value)))
     if isinstance(value, dict):
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                errors.extend(_cel_errors(sub, value[key], _join(path, key)))
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in properties:
+                errors.extend(_cel_errors(properties[key], item, _join(path, key)))
+            elif isinstance(extra, dict):  # the server names a map's entry path[key]
+                errors.extend(_cel_errors(extra, item, f"{path}[{key}]"))
     elif isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             errors.extend(_cel_errors(schema["items"], item, _join(path, i)))
@@ -196,10 +296,16 @@ def apply(job: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise InvalidJobError(errors)
     schema = openapi_schema()
+    job = _as_sent(job, "", errors)
+    if errors:
+        raise InvalidJobError(errors)
     defaulted = _default_and_prune(schema, job, "", errors)
     errors.extend(_schema_errors(schema, defaulted))
+    # The rules once the types and bounds hold (the server skips them after a type error;
+    # render after any, so that one problem stays one line).
     if not errors:
         errors.extend(_cel_errors(schema, defaulted, ""))
+    errors.extend(_list_errors(schema, defaulted, ""))
     if errors:
         raise InvalidJobError(errors)
     return defaulted
