@@ -14,6 +14,7 @@ import yaml
 from densenet_contract import env, labels, metrics, ports, trainer_cli
 from densenet_operator import DEFAULT_TRAINER_IMAGE, settings
 from densenet_operator.opmetrics import OperatorMetrics
+from densenet_operator.render.trainer_args import TRAINING_FLAGS
 from densenet_trainer import flags
 from densenet_trainer.metrics import TrainerMetrics
 
@@ -61,11 +62,90 @@ def test_crd_metrics_port_default_is_the_trainers() -> None:
     assert flags.cfg.DEFAULT_METRICS_PORT == ports.TRAINER_METRICS
 
 
+def _env_rules() -> list[str]:
+    items = _crd_spec()["properties"]["template"]["properties"]["env"]["items"]
+    return [r["rule"] for r in items["x-kubernetes-validations"]]
+
+
+def _listed(rule: str) -> list[str]:
+    (listed,) = re.findall(r"self\.name in \[([^\]]*)\]", rule)
+    return [name.strip().strip("'") for name in listed.split(",")]
+
+
 def test_crd_refuses_exactly_the_variables_the_operator_owns() -> None:
-    rules = [r["rule"] for r in _crd_spec()["x-kubernetes-validations"] if "e.name in" in r["rule"]]
-    (rule,) = rules
-    listed = re.search(r"e\.name in \[([^\]]*)\]", rule).group(1)
-    assert [name.strip().strip("'") for name in listed.split(",")] == list(env.OPERATOR_OWNED)
+    (rule,) = [r for r in _env_rules() if "startsWith" in r]
+    assert f"self.name.startsWith('{env.OWN_PREFIX}')" in rule
+    assert all(n.startswith(env.OWN_PREFIX) for n in (env.JOB_NAME, env.RANK, env.LOCAL_RANK))
+    others = [n for n in env.OPERATOR_OWNED if not n.startswith(env.OWN_PREFIX)]
+    assert _listed(rule) == others
+
+
+def test_crd_refuses_exactly_the_variables_the_devices_own() -> None:
+    (rule,) = [r for r in _env_rules() if "endsWith" in r]
+    assert f"self.name.endsWith('{env.DEVICE_LIST_SUFFIX}')" in rule
+    assert _listed(rule) == list(env.DEVICE_OWNED)
+    for device_list in (env.ASCEND_VISIBLE_DEVICES, env.HABANA_VISIBLE_DEVICES):
+        assert device_list.endswith(env.DEVICE_LIST_SUFFIX)
+
+
+def _extra_args_rules() -> list[dict]:
+    extra_args = _crd_spec()["properties"]["training"]["properties"]["extraArgs"]
+    return extra_args["items"]["x-kubernetes-validations"]
+
+
+def _flag_fields(text: str) -> list[dict[str, str]]:
+    """Every CEL map literal of flag -> spec field in ``text``."""
+    return [
+        dict(re.findall(r"'(--[a-z_0-9]+)': '([a-zA-Z.]+)'", literal))
+        for literal in re.findall(r"\{'--[^}]*\}", text)
+    ]
+
+
+def test_crd_refuses_exactly_the_extra_args_the_contract_lists() -> None:
+    flag_rule, help_rule = _extra_args_rules()
+    maps = _flag_fields(flag_rule["rule"]) + _flag_fields(flag_rule["messageExpression"])
+    assert len(maps) == 3  # the rule's, and the message's two
+    refused = [f for f in trainer_cli.EXTRA_ARGS_REFUSED if f not in trainer_cli.HELP]
+    for flag_fields in maps:
+        assert list(flag_fields) == refused
+        assert flag_fields == maps[0]
+    short, long = trainer_cli.HELP
+    assert help_rule["rule"] == (
+        f"!self.startsWith('{short}') && self != '{long}' && !self.startsWith('{long}=')"
+    )
+
+
+def test_the_refused_extra_args_are_every_name_of_what_the_operator_writes() -> None:
+    """The trainer's flag table decides: each flag the operator writes, every other name of
+    the same setting, and the help flags."""
+    written = {f for k, f in _contract_flags().items() if k != "LAUNCH_NPROC"}
+    settings = {flag.field for flag in flags.ALL_FLAGS if flag.name in written}
+    every_name = {flag.name for flag in flags.ALL_FLAGS if flag.field in settings}
+    helps = {s for a in flags.build_parser()._actions if a.dest == "help" for s in a.option_strings}
+    assert set(trainer_cli.EXTRA_ARGS_REFUSED) == every_name | helps
+    assert set(trainer_cli.HELP) == helps
+
+
+def test_the_crd_names_the_spec_field_each_refused_flag_comes_from() -> None:
+    (flag_fields, *_) = _flag_fields(_extra_args_rules()[0]["rule"])
+    for field, flag in TRAINING_FLAGS.items():
+        assert flag_fields[flag] == f"spec.training.{field}"
+    for path in set(flag_fields.values()):
+        node = _crd_spec()
+        for key in path.split(".")[1:]:
+            node = node["properties"][key]  # a KeyError names a field the CRD lacks
+
+
+def test_crd_metrics_port_rules_know_the_tensorflow_ports() -> None:
+    rules = [
+        r["rule"]
+        for r in _crd_spec()["x-kubernetes-validations"]
+        if r.get("fieldPath") == ".metrics.port"
+    ]
+    assert {int(n) for r in rules for n in re.findall(r"\b[0-9]{4}\b", r)} == {
+        ports.TF_GRPC,
+        ports.GAUDI_BASE,
+    }
 
 
 def test_every_flag_the_crd_names_is_a_trainer_flag() -> None:

@@ -37,6 +37,15 @@ class JobBuilder:
         node[last] = value
         return self
 
+    def unset(self, path: str) -> JobBuilder:
+        """Remove ``spec.training.lr``-style paths (nothing if absent)."""
+        *parents, last = path.split(".")
+        node = self.obj
+        for key in parents:
+            node = node.get(key, {})
+        node.pop(last, None)
+        return self
+
     def accelerator(self, kind: str, per_pod: int = 1) -> JobBuilder:
         return self.set("spec.accelerator", {"type": kind, "perPod": per_pod})
 

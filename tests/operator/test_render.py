@@ -408,7 +408,7 @@ NASTY = 'x"\n  injected: true\n{{ 7*7 }} {% if true %}y{% endif %}: &a *a !!pyth
 def test_values_with_yaml_or_template_syntax_stay_plain_strings():
     job = (
         JobBuilder()
-        .set("spec.dataset", {"format": "folder", "path": NASTY})
+        .set("spec.dataset", {"format": "folder", "path": "/" + NASTY})
         .set("spec.template.metadata.labels", {"team": "a"})
         .set("spec.template.metadata.annotations", {"note": NASTY})
         .set("spec.template.env", [{"name": "USER_VALUE", "value": NASTY}])

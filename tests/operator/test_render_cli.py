@@ -118,6 +118,7 @@ spec:
     [
         ("maxSteps: 1e20", "spec.training.maxSteps: 1e+20 is not of type 'integer'"),
         ("maxSteps: 100000000000000000000", "spec.training.maxSteps: 1e+20 is not of type"),
+        ("maxSteps: 1000000000001", "spec.training.maxSteps: 1000000000001 is greater than"),
         ("lr: .inf", "spec.training.lr: inf is not a number JSON can carry"),
     ],
 )

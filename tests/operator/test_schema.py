@@ -4,11 +4,14 @@ the field. The same CRD file is checked against the real API server in test_api_
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 
 import pytest
 
 from densenet_operator import k8scel, schema
+from densenet_operator.render import ranktable
+from densenet_operator.render.accelerators import gaudi
 from tests.operator.jobs import JobBuilder
 
 
@@ -131,3 +134,41 @@ def test_a_number_json_cannot_carry_or_int64_cannot_hold_is_a_field_error():
 def test_a_whole_float_is_an_integer_as_the_server_reads_it():
     job = JobBuilder().set("spec.training.maxSteps", 5.0).build()
     assert schema.apply(job)["spec"]["training"]["maxSteps"] == 5
+
+
+def test_list_map_keys_are_unique():
+    volume_mounts = [{"name": "a", "mountPath": "/x"}, {"name": "b", "mountPath": "/x"}]
+    job = (
+        JobBuilder()
+        .set("spec.template.volumes", [{"name": "a", "emptyDir": {}}])
+        .set("spec.template.volumeMounts", volume_mounts)
+        .build()
+    )
+    with pytest.raises(schema.InvalidJobError) as refused:
+        schema.apply(job)
+    assert [str(e) for e in refused.value.errors] == [
+        'spec.template.volumeMounts[1]: Duplicate value: {"mountPath":"/x"}'
+    ]
+
+
+def test_rules_on_map_values_name_the_entry_and_message_expressions_name_the_value():
+    job = JobBuilder().set("spec.template.resources.requests", {"cpus": "1", "memory": "x"})
+    with pytest.raises(schema.InvalidJobError) as refused:
+        schema.apply(job.build())
+    assert {e.field for e in refused.value.errors} == {
+        "spec.template.resources.requests",
+        "spec.template.resources.requests[memory]",
+    }
+    assert any("cpus is not a container resource" in str(e) for e in refused.value.errors)
+
+
+def test_the_crd_knows_where_the_operator_mounts():
+    spec = schema.openapi_schema()["properties"]["spec"]
+    (rule,) = [
+        r["rule"]
+        for r in spec["x-kubernetes-validations"]
+        if r.get("fieldPath") == ".template.volumeMounts"
+    ]
+    assert f"m.mountPath == '{ranktable.MOUNT_DIR}'" in rule
+    (devices,) = re.findall(r"m\.mountPath\.startsWith\('(/dev/[^']+)'\)", rule)
+    assert all(m["mountPath"].startswith(devices) for m in gaudi.host_devices(8)[1])
