@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from . import compat, data, devices, env, logs
+from . import compat, data, devices, env, logs, ownership
 from .config import TrainerConfig
 from .errors import ExitCode, UserError
 from .evaluation import evaluate_saved_model, evaluate_task, is_saved_model, load_weights
@@ -75,6 +75,9 @@ def run(config: TrainerConfig) -> ExitCode:
     metrics = _start_metrics(config, device.rank)
     metrics.set_info(device.kind, tf.__version__, device.num_workers)
     training = config.run.mode != "evaluate"
+    if training and config.run.mode != "benchmark":
+        # Before anything is written to or restored from --log_dir: not another job's.
+        ownership.claim(config.run.log_dir, env.job_identity(), device.is_chief)
     log = logs.RunLog(config.run.log_dir, config.run.log_name, device.is_chief)
     try:
         if not training:

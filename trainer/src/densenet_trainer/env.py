@@ -21,6 +21,7 @@ from densenet_contract.env import (
     HABANA_VISIBLE_DEVICES,
     HABANA_VISIBLE_MODULES,
     HLS_MODULE_ID,
+    JOB_IDENTITY,
     JOB_NAME,
     JOB_NAMESPACE,
     LOCAL_RANK,
@@ -40,6 +41,7 @@ __all__ = [
     "HABANA_VISIBLE_DEVICES",
     "HABANA_VISIBLE_MODULES",
     "HLS_MODULE_ID",
+    "JOB_IDENTITY",
     "JOB_NAME",
     "JOB_NAMESPACE",
     "LOCAL_RANK",
@@ -48,6 +50,7 @@ __all__ = [
     "RANK_SIZE",
     "RANK_TABLE_FILE",
     "TF_CONFIG",
+    "job_identity",
     "labels",
     "tf_config",
     "tf_config_rank",
@@ -95,3 +98,10 @@ def labels(rank: int, environ: Mapping[str, str] | None = None) -> dict[str, str
         contract_metrics.JOB_NAMESPACE_LABEL: env.get(JOB_NAMESPACE, ""),
         contract_metrics.RANK_LABEL: env.get(RANK, str(rank)),
     }
+
+
+def job_identity(environ: Mapping[str, str] | None = None) -> str | None:
+    """The job's identity (``<namespace>/<name>``, opaque here) that claims --log_dir; None
+    when unset or empty (plain command-line use: no claim)."""
+    value = (environ if environ is not None else os.environ).get(JOB_IDENTITY, "").strip()
+    return value or None
