@@ -78,6 +78,7 @@ def test_scrape_during_training(tmp_path: Path) -> None:
         "densenet_epoch": "gauge",
         "densenet_max_steps": "gauge",
         "densenet_step_duration_seconds": "histogram",
+        "densenet_checkpoint_fallbacks": "counter",
         "densenet_eval_top1_ratio": "gauge",
         "densenet_eval_top5_ratio": "gauge",
         "densenet_trainer_info": "gauge",
@@ -93,6 +94,7 @@ def test_scrape_during_training(tmp_path: Path) -> None:
     assert step.labels == {"job_name": "digits", "job_namespace": "team-a", "rank": "0"}
     assert samples["densenet_images_processed_total"].value >= 3 * 4
     assert samples["densenet_step_duration_seconds_count"].value >= 3
+    assert samples["densenet_checkpoint_fallbacks_total"].value == 0  # a fresh directory
     info = samples["densenet_trainer_info"].labels
     assert info["accelerator"] == "cpu" and info["world_size"] == "1"
     assert info["tensorflow_version"].startswith("2.")

@@ -39,6 +39,8 @@ MAX_STEPS = "densenet_max_steps"
 EVAL_TOP1 = "densenet_eval_top1_ratio"
 EVAL_TOP5 = "densenet_eval_top5_ratio"
 STEP_DURATION = "densenet_step_duration_seconds"
+# Unreadable checkpoints a resume skipped for an older one (the operator makes it an Event).
+CHECKPOINT_FALLBACKS = "densenet_checkpoint_fallbacks"
 TRAINER_INFO = "densenet_trainer"
 
 TRAINER: dict[str, str] = {
@@ -54,6 +56,7 @@ TRAINER: dict[str, str] = {
     EVAL_TOP1: GAUGE,
     EVAL_TOP5: GAUGE,
     STEP_DURATION: HISTOGRAM,
+    CHECKPOINT_FALLBACKS: COUNTER,
     TRAINER_INFO: INFO,
 }
 

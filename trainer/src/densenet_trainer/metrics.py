@@ -55,6 +55,13 @@ class TrainerMetrics:
         self.epoch = gauge(names.EPOCH, "Epochs done (fractional)")
         # With global_step, what a progress bar or an ETA needs (the operator's status.progress).
         self.max_steps = gauge(names.MAX_STEPS, "Global step at which training stops")
+        # The operator turns an increase into an Event (the log line says which checkpoint).
+        self.checkpoint_fallbacks = Counter(
+            names.CHECKPOINT_FALLBACKS,
+            "Unreadable checkpoints skipped on resume in favour of an older one",
+            n,
+            registry=r,
+        ).labels(**labels)
         # No sample before the first evaluation: a 0 would read as "accuracy 0".
         self._eval_top1 = Gauge(
             names.EVAL_TOP1, "Top-1 accuracy of the last evaluation", n, registry=r

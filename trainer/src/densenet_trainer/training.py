@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import data, logs
-from .checkpoints import Checkpointer
+from .checkpoints import Checkpointer, unreadable_line
 from .config import TrainerConfig
 from .devices.base import DeviceContext
 from .errors import ExitCode, UserError
@@ -80,7 +80,7 @@ class Trainer:
     def _restore(self) -> None:
         if self.benchmark:
             return
-        latest = self.checkpointer.restore_latest()
+        latest = self.checkpointer.restore_latest(on_unreadable=self._unreadable)
         step = int(self.task.global_step.numpy())
         if latest:
             self.log(f"resumed from {latest} at step {step}")
@@ -92,6 +92,10 @@ class Trainer:
             self.log(f"warm start from {source}")
         if self.device.broadcast_variables is not None:
             self.device.broadcast_variables(self.task.model.variables)
+
+    def _unreadable(self, path: str, reason: str, older: str) -> None:
+        self.log(unreadable_line(path, reason, older))
+        self.metrics.checkpoint_fallbacks.inc()
 
     def _boundaries(self) -> list[int]:
         run = self.config.run
