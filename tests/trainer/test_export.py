@@ -27,6 +27,8 @@ def test_export_then_only_eval(tmp_path: Path) -> None:
     saved = log_dir / "saved_model"
     assert f"saved model: {saved}" in train.stdout
     assert (saved / "saved_model.pb").exists()
+    # Written beside and renamed into place (test_atomic_export.py): nothing left beside it.
+    assert not [p.name for p in log_dir.iterdir() if p.name.startswith(".saved_model")]
     # Keras prints every captured variable when exporting; the log must stay readable.
     assert len(train.stdout.splitlines()) < 15, train.stdout
 
