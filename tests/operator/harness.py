@@ -141,11 +141,20 @@ exit "${FAKE_EXIT:-0}"
 """
 
 
-def fake_trainer_env(directory: Path, **env: str | int) -> list[dict[str, str]]:
-    """template.env that puts the stand-in first on PATH (pods on the node runner are host
-    processes, so a host directory is visible to them)."""
+# Where the pods see the test's directory: mounted as a volume, since a trainer pod's /tmp
+# (where pytest's directories live) is an emptyDir of its own.
+FAKE_MOUNT = "/fake-trainer"
+
+
+def fake_trainer(directory: Path, **env: str | int) -> dict[str, list[dict[str, Any]]]:
+    """spec.template env, volumes and volumeMounts that put the stand-in first on PATH (pods on
+    the node runner are host processes; ``directory`` is mounted at FAKE_MOUNT)."""
     script = directory / "densenet-train"
     script.write_text(FAKE_TRAINER)
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    base = {"PATH": f"{directory}:/usr/bin:/bin", "FAKE_DIR": str(directory)}
-    return [{"name": k, "value": str(v)} for k, v in {**base, **env}.items()]
+    base = {"PATH": f"{FAKE_MOUNT}:/usr/bin:/bin", "FAKE_DIR": FAKE_MOUNT}
+    return {
+        "env": [{"name": k, "value": str(v)} for k, v in {**base, **env}.items()],
+        "volumes": [{"name": "fake-trainer", "hostPath": {"path": str(directory)}}],
+        "volumeMounts": [{"name": "fake-trainer", "mountPath": FAKE_MOUNT}],
+    }

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.operator.harness import Jobs, OperatorProcess, fake_trainer_env
+from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
 from tests.operator.jobs import JobBuilder, on_kwok
 from tests.polling import eventually
 
@@ -41,7 +41,7 @@ def on_runner(name: str, tmp_path, replicas: int = 2, **env) -> JobBuilder:
         JobBuilder(name)
         .replicas(replicas)
         .set("spec.scheduling.nodeSelector", RUNNER)
-        .set("spec.template.env", fake_trainer_env(tmp_path, **env))
+        .set("spec.template", fake_trainer(tmp_path, **env))
     )
 
 
@@ -134,9 +134,10 @@ def test_suspend_deletes_the_pods_and_resume_brings_them_back(jobs, operator, tm
 def test_a_missing_configmap_gives_a_clear_condition_not_a_crash_loop(jobs, operator, tmp_path):
     op = operator()
     missing = {"configMapKeyRef": {"name": "no-such-config", "key": "k"}}
-    env = [*fake_trainer_env(tmp_path), {"name": "FROM_MISSING", "valueFrom": missing}]
+    template = fake_trainer(tmp_path)
+    template["env"].append({"name": "FROM_MISSING", "valueFrom": missing})
     job = JobBuilder("badref").set("spec.scheduling.nodeSelector", RUNNER)
-    jobs.create(job.set("spec.template.env", env).build())
+    jobs.create(job.set("spec.template", template).build())
 
     def reported() -> dict | None:
         condition = jobs.condition("badref", "PodsNotStarting")

@@ -50,7 +50,14 @@ def test_cpu_pod_golden():
             "nodeSelector": {},
             "tolerations": [],
             "affinity": {},
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
+                "fsGroup": 10001,
+                "fsGroupChangePolicy": "OnRootMismatch",
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
             "containers": [
                 {
                     "name": "trainer",
@@ -84,14 +91,21 @@ def test_cpu_pod_golden():
                     ],
                     "ports": [{"name": "metrics", "containerPort": 9410, "protocol": "TCP"}],
                     "resources": {},
-                    "volumeMounts": [{"name": "checkpoints", "mountPath": "/checkpoints"}],
+                    "volumeMounts": [
+                        {"name": "checkpoints", "mountPath": "/checkpoints"},
+                        {"name": "scratch", "mountPath": "/tmp"},
+                    ],
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
                         "capabilities": {"drop": ["ALL"]},
                     },
                 }
             ],
-            "volumes": [{"name": "checkpoints", "emptyDir": {}}],
+            "volumes": [
+                {"name": "checkpoints", "emptyDir": {}},
+                {"name": "scratch", "emptyDir": {}},
+            ],
         },
     }
 
@@ -204,6 +218,7 @@ def test_gaudi_device_plugin_mode_is_unprivileged():
     assert pod["spec"]["hostIPC"] is True
     assert container(pod)["securityContext"] == {
         "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"], "add": ["SYS_NICE"]},
     }
     assert pod["metadata"]["annotations"] == {}

@@ -6,5 +6,5 @@ values again; copies that cannot import them (the CRD, the chart, the Dockerfile
 against them by tests/contract.
 
 Modules, one job each: :mod:`exitcodes`, :mod:`ports`, :mod:`env`, :mod:`metrics`,
-:mod:`labels`, :mod:`trainer_cli`.
+:mod:`labels`, :mod:`trainer_cli`, :mod:`image`.
 """

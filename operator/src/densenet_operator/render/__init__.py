@@ -9,6 +9,7 @@ The operator and ``densenet-operator render`` call the same :func:`render`.
 from __future__ import annotations
 
 import functools
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ import jinja2
 import yaml
 
 from densenet_contract import env as contract_env
-from densenet_contract import ports
+from densenet_contract import image, ports
 
 from ..job import CONTAINER, Job
 from .accelerators import REGISTRY, Accelerator, PodParts
@@ -30,6 +31,8 @@ KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
 KUEUE_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The writable HOME of a read-only trainer container (the CRD reserves the volume name).
+SCRATCH_VOLUME = "scratch"
 # libyaml's parser when PyYAML has it: parsing the output is most of the render time.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -108,6 +111,10 @@ def _volumes(job: Job, parts: PodParts) -> tuple[list[dict], list[dict]]:
     volumes.append({"name": "checkpoints", **checkpoint.get("volume", {"emptyDir": {}})})
     mounts.append({"name": "checkpoints", "mountPath": checkpoint["path"]})
     template = spec["template"]
+    mounted = {posixpath.normpath(m["mountPath"]) for m in [*mounts, *template["volumeMounts"]]}
+    if image.TRAINER_HOME not in mounted:
+        volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
+        mounts.append({"name": SCRATCH_VOLUME, "mountPath": image.TRAINER_HOME})
     return (
         [*volumes, *parts.volumes, *template["volumes"]],
         [*mounts, *parts.volume_mounts, *template["volumeMounts"]],
@@ -131,13 +138,43 @@ def _scheduling(job: Job) -> tuple[dict[str, str], dict[str, str], str]:
     return labels, annotations, scheduler
 
 
+def _pod_security(job: Job) -> dict[str, Any]:
+    """Pod Security "restricted" for every kind: the image's non-root user unless the job names
+    another (never root: the CRD's minimum is 1), volumes given the trainer's group so a
+    root-owned checkpoint volume is writable, and the runtime's default seccomp profile."""
+    user = job.spec["template"]["securityContext"]
+    group = user.get("runAsGroup", image.TRAINER_GID)
+    context: dict[str, Any] = {
+        "runAsNonRoot": True,
+        "runAsUser": user.get("runAsUser", image.TRAINER_UID),
+        "runAsGroup": group,
+        "fsGroup": user.get("fsGroup", group),
+        # Ownership is changed only when the volume's root does not match yet: a large
+        # checkpoint or dataset volume is not walked again at every pod start.
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if user.get("supplementalGroups"):
+        context["supplementalGroups"] = user["supplementalGroups"]
+    return context
+
+
 def _container_security(parts: PodParts) -> dict[str, Any]:
     if parts.privileged:
-        return {"privileged": True, "capabilities": {"add": parts.add_capabilities}}
+        # The API server refuses allowPrivilegeEscalation: false next to privileged: true.
+        return {
+            "privileged": True,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"add": parts.add_capabilities},
+        }
     capabilities: dict[str, list[str]] = {"drop": ["ALL"]}
     if parts.add_capabilities:
         capabilities["add"] = parts.add_capabilities
-    return {"allowPrivilegeEscalation": False, "capabilities": capabilities}
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": capabilities,
+    }
 
 
 def render_pod(job: Job, index: int, image: str, attempt: int = 0) -> dict[str, Any]:
@@ -179,6 +216,7 @@ def render_pod(job: Job, index: int, image: str, attempt: int = 0) -> dict[str, 
         tolerations=scheduling["tolerations"],
         affinity=scheduling["affinity"],
         host_ipc=parts.host_ipc,
+        pod_security=_pod_security(job),
         container=CONTAINER,
         image=spec["image"] or image,
         command=command(job, accelerator.trainer_device, processes, accelerator.launcher),
