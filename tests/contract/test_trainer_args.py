@@ -91,7 +91,13 @@ FULL: dict[str, Any] = {
             "hflip": 0.3,
             "extraArgs": ["--seed", "7"],
         },
-        "checkpoint": {"path": "/ckpt/full", "everySteps": 99, "keep": 3},
+        "checkpoint": {
+            "path": "/ckpt/full",
+            "everySteps": 99,
+            "keep": 3,
+            "perJobDirectory": True,
+            "terminationGracePeriodSeconds": 300,
+        },
         "pretrained": "/weights/densenet121.h5",
         "metrics": {"enabled": True, "port": 9500},
     },
@@ -134,6 +140,7 @@ SPECS = {
         accelerator={"type": "gaudi", "perPod": 8},
         mode="evaluate",
         evaluate={"checkpoint": "/ckpt/full/ckpt-700"},
+        checkpoint__perJobDirectory=False,
         template={"resources": GAUDI_RESOURCES},
     ),
     "nvidia-evaluate-pretrained": _variant(
@@ -152,7 +159,7 @@ def _rendered_pods(path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[
     return [item for item in items if item["kind"] == "Pod"]
 
 
-def _expected(spec: dict[str, Any], local_rank: int) -> dict[str, Any]:
+def _expected(job_name: str, spec: dict[str, Any], local_rank: int) -> dict[str, Any]:
     """The trainer config the job means: the trainer's defaults overlaid by what it sets."""
     want = TrainerConfig().to_dict()
 
@@ -179,7 +186,9 @@ def _expected(spec: dict[str, Any], local_rank: int) -> dict[str, Any]:
         assert flag in EXTRA_ARGS, f"say what {flag} means in EXTRA_ARGS"
         dotted, kind = EXTRA_ARGS[flag]
         put(dotted, kind(value))
-    put("run.log_dir", checkpoint["path"])
+    # Each job writes its own subdirectory of the checkpoint volume unless told otherwise.
+    own = checkpoint["perJobDirectory"]
+    put("run.log_dir", f"{checkpoint['path']}/{job_name}" if own else checkpoint["path"])
     if "everySteps" in checkpoint:
         put("run.save_checkpoints_steps", checkpoint["everySteps"])
     if "keep" in checkpoint:
@@ -224,7 +233,8 @@ def _check_job(job: dict[str, Any], pods: list[dict[str, Any]]) -> int:
         for local_rank, command in enumerate(commands):
             assert command[0] == trainer_cli.TRAIN, command
             config = flags.parse(command[1:])  # UserError: the trainer refuses the operator
-            assert config.to_dict() == _expected(spec, local_rank), command
+            want = _expected(job["metadata"]["name"], spec, local_rank)
+            assert config.to_dict() == want, command
             checked += 1
         ports_declared = [p["name"] for p in pod["spec"]["containers"][0].get("ports", [])]
         if spec["metrics"]["enabled"]:

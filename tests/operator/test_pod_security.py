@@ -1,6 +1,7 @@
 """Safe on a shared cluster: every trainer pod the operator renders for cpu, nvidia and ascend
-passes Pod Security "restricted" on the real API server, and gaudi's pods are refused there (and
-by "baseline") for hostIPC.
+passes Pod Security "restricted" on the real API server, gaudi's pods are refused there (and by
+"baseline") for hostIPC, and each job's checkpoints belong to it: its own directory, its
+identity in the environment, a grace period sized for a checkpoint.
 
 Expected values are written by hand (uid 10001 is the trainer image's USER)."""
 
@@ -50,6 +51,15 @@ def pods_of(builder: JobBuilder, namespace: str = "ns1") -> list[dict[str, Any]]
 def container(pod: dict[str, Any]) -> dict[str, Any]:
     (only,) = pod["spec"]["containers"]
     return only
+
+
+def env_of(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(pod)["env"]}
+
+
+def flag(pod: dict[str, Any], name: str) -> str:
+    command = container(pod)["command"]
+    return command[command.index(name) + 1]
 
 
 KINDS: dict[str, Callable[[], JobBuilder]] = {
@@ -116,9 +126,10 @@ def test_the_jobs_user_groups_and_fs_group_replace_the_images():
         ("spec.template.securityContext.runAsGroup", 0),
         ("spec.template.securityContext.fsGroup", 0),
         ("spec.template.securityContext.supplementalGroups", [1000, 0]),
+        ("spec.checkpoint.terminationGracePeriodSeconds", 0),
     ],
 )
-def test_root_is_refused_offline_naming_the_field(field, value):
+def test_root_and_a_zero_grace_period_are_refused_offline_naming_the_field(field, value):
     with pytest.raises(schema.InvalidJobError) as refused:
         schema.apply(JobBuilder().set(field, value).build())
     (error,) = refused.value.errors
@@ -135,6 +146,38 @@ def test_a_job_mounting_its_own_tmp_gets_no_scratch_volume():
         (pod,) = pods_of(builder)
         assert [m for m in container(pod)["volumeMounts"] if m["mountPath"].rstrip("/") == "/tmp"]
         assert "scratch" not in [v["name"] for v in pod["spec"]["volumes"]]
+
+
+def test_each_job_writes_its_own_directory_and_knows_its_identity():
+    pods = pods_of(KINDS["ascend"]().set("spec.checkpoint.path", "/ckpt/"), namespace="team-a")
+    for pod in pods:
+        assert flag(pod, "--log_dir") == "/ckpt/j"
+        assert env_of(pod)["DENSENET_JOB_IDENTITY"] == "team-a/j"
+        assert {"name": "checkpoints", "mountPath": "/ckpt/"} in container(pod)["volumeMounts"]
+    shared = JobBuilder("k").set("spec.checkpoint", {"path": "/ckpt", "perJobDirectory": False})
+    (pod,) = pods_of(shared)
+    assert flag(pod, "--log_dir") == "/ckpt"
+    assert env_of(pod)["DENSENET_JOB_IDENTITY"] == "ns1/k"
+
+
+def test_paths_the_user_gives_to_read_from_are_not_rewritten():
+    evaluate = JobBuilder("e").set("spec.mode", "evaluate")
+    evaluate.set("spec.evaluate.checkpoint", "/checkpoints/train-job/ckpt-100")
+    (pod,) = pods_of(evaluate)
+    assert flag(pod, "--checkpoint_dir") == "/checkpoints/train-job/ckpt-100"
+    assert flag(pod, "--log_dir") == "/checkpoints/e"
+    warm = JobBuilder("w").set("spec.pretrained", "/checkpoints/densenet121.weights.h5")
+    (pod,) = pods_of(warm)
+    assert flag(pod, "--pretrained") == "/checkpoints/densenet121.weights.h5"
+
+
+def test_the_grace_period_reaches_every_pod():
+    for kind, builder in KINDS.items():
+        assert {p["spec"]["terminationGracePeriodSeconds"] for p in pods_of(builder())} == {120}, (
+            kind
+        )
+    longer = JobBuilder().set("spec.checkpoint.terminationGracePeriodSeconds", 900)
+    assert pods_of(longer)[0]["spec"]["terminationGracePeriodSeconds"] == 900
 
 
 # --- the real API server's Pod Security admission ---

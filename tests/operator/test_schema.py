@@ -24,8 +24,13 @@ def test_defaults_come_from_the_crd_and_leave_training_to_the_trainer():
     assert spec["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running", "suspend": False}
     assert spec["ascend"] == {"rankTableVersion": "1.0", "source": "devicePlugin"}
     assert spec["gaudi"] == {"mode": "devicePlugin", "hugepages2Mi": "4Gi"}
-    assert spec["checkpoint"] == {"path": "/checkpoints"}
+    assert spec["checkpoint"] == {
+        "path": "/checkpoints",
+        "perJobDirectory": True,
+        "terminationGracePeriodSeconds": 120,
+    }
     assert spec["template"]["automountServiceAccountToken"] is False
+    assert spec["template"]["securityContext"] == {}  # the image's user: see render
     # No training defaults: an unset field keeps densenet-train's own default.
     assert "training" not in spec
 

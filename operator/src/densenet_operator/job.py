@@ -3,6 +3,7 @@ accelerator kind derives from the spec. Pure: no I/O."""
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,21 @@ class Job:
     def pod_host(self, index: int) -> str:
         """Stable DNS name of pod ``index`` through the headless Service."""
         return f"{self.pod_name(index)}.{self.service_name}.{self.namespace}.svc"
+
+    @property
+    def identity(self) -> str:
+        """What the trainer records in its checkpoint directory's marker: unique in a cluster."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def log_dir(self) -> str:
+        """The trainer's --log_dir: the job's own subdirectory of the checkpoint volume unless
+        spec.checkpoint.perJobDirectory is false (a PVC belongs to one namespace, and the
+        marker's identity catches two namespaces sharing other storage)."""
+        checkpoint = self.spec["checkpoint"]
+        if checkpoint["perJobDirectory"]:
+            return posixpath.join(checkpoint["path"], self.name)
+        return checkpoint["path"]
 
     @property
     def rank_table_configmap(self) -> str:

@@ -77,7 +77,7 @@ def trainer_args(job: Job, device: str) -> list[str]:
         args += [flags.CROP_SCALE, *(_text(v) for v in training["cropScale"])]
 
     checkpoint = spec["checkpoint"]
-    args += [flags.LOG_DIR, checkpoint["path"]]
+    args += [flags.LOG_DIR, job.log_dir]
     if "everySteps" in checkpoint:
         args += [flags.SAVE_CHECKPOINTS_STEPS, _text(checkpoint["everySteps"])]
     if "keep" in checkpoint:
