@@ -176,7 +176,7 @@ class Demo:
         print(
             f"    status       kubectl get dntj -n {JOB_NS}; kubectl describe dntj {self.job_name}"
         )
-        print(f"    checkpoints  {DEMO_ROOT / 'checkpoints'}  (and the exported saved_model/)")
+        print(f"    checkpoints  {DEMO_ROOT / 'checkpoints' / self.job_name}  (and saved_model/)")
         print(
             f"    metrics      kubectl get --raw /api/v1/namespaces/{OPERATOR_NS}/services/"
             f"{RELEASE}:http-metrics/proxy/metrics   (the operator's; trainers serve :9410)"

@@ -122,7 +122,7 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
     name = job["metadata"]["name"]
     jobs.create(job)
     namespace = jobs.namespace
-    log = ChiefLog(checkpoints / "densenet121.log")
+    log = ChiefLog(checkpoints / name / "densenet121.log")  # the job's own directory
 
     # 1. SIGKILL one worker's process: a counted restart, resumed within one interval.
     killed_at = log.wait_step(CHECKPOINT_EVERY * 2)
