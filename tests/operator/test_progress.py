@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from densenet_operator.progress import Sample, chief_endpoint, parse, progress
+from densenet_operator.progress import Sample, chief_endpoint, fallback_event, parse, progress
 from tests.operator.jobs import JobBuilder
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -97,3 +97,16 @@ def test_only_the_running_chief_of_the_current_attempt_on_a_real_node_is_dialled
     assert chief_endpoint(job, status, [pending], NODES.get, NO_SCRAPE) is None
     off = JobBuilder("j").set("spec.metrics.enabled", False).defaulted()
     assert chief_endpoint(off, status, pods, NODES.get, NO_SCRAPE) is None
+
+
+def test_a_checkpoint_fallback_reaches_the_status_and_gives_one_event():
+    page = PAGE + (
+        "# TYPE densenet_checkpoint_fallbacks counter\n"
+        'densenet_checkpoint_fallbacks_total{job_name="j",job_namespace="ns",rank="0"} 1.0\n'
+    )
+    spec = JobBuilder("j").build()["spec"]
+    new = progress(parse(page), spec, None, NOW)
+    assert new["checkpointFallbacks"] == 1 and isinstance(new["checkpointFallbacks"], int)
+    assert fallback_event({}, new) is not None
+    assert fallback_event({"checkpointFallbacks": 1}, new) is None  # already reported
+    assert fallback_event({}, progress(parse(PAGE), spec, None, NOW)) is None

@@ -42,14 +42,31 @@ GAUGES = {
 }
 
 
+# Trainer counter -> status.progress field (the sample's name carries the _total suffix).
+COUNTERS = {f"{metrics.CHECKPOINT_FALLBACKS}_total": "checkpointFallbacks"}
+
+
 def parse(text: str) -> dict[str, float]:
-    """The first sample of each trainer gauge in a /metrics page."""
+    """The first sample of each trainer gauge and counter in a /metrics page."""
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name in GAUGES and sample.name not in values:
+            known = sample.name in GAUGES or sample.name in COUNTERS
+            if known and sample.name not in values:
                 values[sample.name] = sample.value
     return values
+
+
+def fallback_event(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The message of a CheckpointFallback Event when the chief fell back to an older
+    checkpoint since the last read, else None."""
+    before, after = old.get("checkpointFallbacks", 0), new.get("checkpointFallbacks", 0)
+    if after <= before:
+        return None
+    return (
+        "the latest checkpoint was unreadable: the chief resumed from an older one "
+        "(its log says which: look for 'falling back to')"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,12 +81,13 @@ def progress(
     """``status.progress`` from the chief's gauges; the step rate between two reads gives the
     estimated time left."""
     out: dict[str, Any] = {}
-    for metric, field in GAUGES.items():
+    for metric, field in {**GAUGES, **COUNTERS}.items():
         value = values.get(metric)
         if value is not None and math.isfinite(value):
             out[field] = round(value, 6)
-    if "step" in out:
-        out["step"] = int(out["step"])
+    for field in ("step", *COUNTERS.values()):
+        if field in out:
+            out[field] = int(out[field])
     total = out.get("totalSteps") or (spec.get("training") or {}).get("maxSteps")
     if total:
         out["totalSteps"] = int(total)

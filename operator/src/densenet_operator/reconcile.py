@@ -258,4 +258,7 @@ class Reconciler:
         new = progress.progress(progress.parse(text), job.spec, self._samples.get(key), now)
         if "step" in new:
             self._samples[key] = progress.Sample(new["step"], now)
+        message = progress.fallback_event(status.get("progress") or {}, new)
+        if message:
+            self._events.put((obj, policy.Event(policy.WARNING, "CheckpointFallback", message)))
         self.cluster.patch_status(obj, {**status, "progress": new})
