@@ -3,7 +3,10 @@
 It prints one JSON line with its argv and the launcher's variables, one line on stderr, then:
 
 ``exit:C``            exits with code C at once
-``exit-if-local:J:C`` local rank J exits C at once; the others behave as ``wait``
+``exit-if-local:J:C`` local rank J exits C; the others behave as ``wait``. With FAKE_READY_DIR
+                      set, J first waits until the others can take SIGTERM (each touches a
+                      file there once its handler is in place), so no sibling is stopped
+                      before it could say so
 ``wait``              waits for SIGTERM, then exits 75 like the trainer (preempted)
 ``ignore-term``       ignores SIGTERM (a process stuck in a collective) until SIGKILL
 """
@@ -41,12 +44,20 @@ def main() -> None:
     if behaviour.startswith("exit-if-local:"):
         _, local, code = behaviour.split(":")
         behaviour = f"exit:{code}" if os.environ["DENSENET_LOCAL_RANK"] == local else "wait"
+    ready_dir = os.environ.get("FAKE_READY_DIR")
     if behaviour.startswith("exit:"):
+        if ready_dir:
+            others = int(os.environ["RANK_SIZE"]) - 1
+            deadline = time.monotonic() + 30
+            while len(os.listdir(ready_dir)) < others and time.monotonic() < deadline:
+                time.sleep(0.02)
         raise SystemExit(int(behaviour.split(":")[1]))
     if behaviour == "ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         signal.signal(signal.SIGTERM, _preempted)
+    if ready_dir:
+        open(os.path.join(ready_dir, f"ready-{os.environ['DENSENET_LOCAL_RANK']}"), "w").close()
     print("ready", flush=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -214,10 +214,11 @@ def _wait_for(proc: subprocess.Popen, lines: list[str], want: str, count: int) -
         lines.append(proc.stdout.readline())
 
 
-def test_one_failing_child_stops_the_rest_with_its_code() -> None:
+def test_one_failing_child_stops_the_rest_with_its_code(tmp_path) -> None:
     proc = _launch(
-        "--nproc", "3", "--", sys.executable, FAKE, "exit-if-local:1:3", environ={"RANK_SIZE": "3"}
-    )
+        "--nproc", "3", "--", sys.executable, FAKE, "exit-if-local:1:3",
+        environ={"RANK_SIZE": "3", "FAKE_READY_DIR": str(tmp_path)},
+    )  # fmt: skip
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitCode.BAD_DATA, err
     assert out.count("got SIGTERM") == 2, out  # ranks 0 and 2 were asked to stop
