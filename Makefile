@@ -36,7 +36,7 @@ system-packages:
 	bash hack/install-system-packages.sh
 
 test: system-packages venv venv-keras2 binaries images
-	$(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest tests --durations=30
 
 # A Docker daemon for the image builds and tests: started when none answers (needs root), left
 # running; `bash hack/dockerd.sh stop` stops the one it started.
