@@ -7,6 +7,7 @@ from kubernetes import client as kube_client
 
 from densenet_operator import schema
 from tests.kubectl import kubectl
+from tests.operator.harness import Jobs, OperatorProcess
 from tests.operator.jobs import REPO
 from tests.polling import eventually
 
@@ -24,3 +25,22 @@ def densenet_crd(cluster, api_client) -> str:
 
     eventually(established, what="the DenseNetTrainingJob CRD to be Established")
     return name
+
+
+@pytest.fixture
+def jobs(api_client, namespace, densenet_crd) -> Jobs:
+    return Jobs(api_client, namespace)
+
+
+@pytest.fixture
+def operator(cluster, namespace, densenet_crd, tmp_path):
+    processes: list[OperatorProcess] = []
+
+    def start(*args: str) -> OperatorProcess:
+        process = OperatorProcess(cluster, namespace, tmp_path, *args).start()
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop()

@@ -17,25 +17,6 @@ pytestmark = pytest.mark.cluster
 RUNNER = {"densenet.dev/node-runner": "true"}
 
 
-@pytest.fixture
-def jobs(api_client, namespace, densenet_crd) -> Jobs:
-    return Jobs(api_client, namespace)
-
-
-@pytest.fixture
-def operator(cluster, namespace, densenet_crd, tmp_path):
-    processes: list[OperatorProcess] = []
-
-    def start(*args: str) -> OperatorProcess:
-        process = OperatorProcess(cluster, namespace, tmp_path, *args).start()
-        processes.append(process)
-        return process
-
-    yield start
-    for process in processes:
-        process.stop()
-
-
 def on_runner(name: str, tmp_path, replicas: int = 2, **env) -> JobBuilder:
     return (
         JobBuilder(name)
