@@ -174,12 +174,20 @@ def up(paths: ClusterPaths, with_runner: bool, log: Callable[[str], None] = prin
     """Start the cluster unless it already runs; returns the admin kubeconfig path."""
     ensure_binaries()
     plan = make_plan(paths, with_runner)
-    if all(_running(paths, c) and is_healthy(paths, c) for c in plan.control_plane):
+    running = [c for c in plan.control_plane if _running(paths, c) and is_healthy(paths, c)]
+    current = [c for c in running if processes.running_argv(paths.pids, c.name) == c.argv]
+    if len(current) == len(plan.control_plane):
         log("control plane already running")
     else:
+        if running:
+            # Started by an older checkout (other flags, say no audit log): what the tests
+            # rely on is this plan's flags, so start over rather than run with the old ones.
+            stale = sorted({c.name for c in running} - {c.name for c in current})
+            log(f"restarting the control plane ({', '.join(stale) or 'partly'} not as planned)")
         down(paths, log=lambda _msg: None)
         shutil.rmtree(paths.etcd_data, ignore_errors=True)
         paths.root.mkdir(parents=True, exist_ok=True)
+        paths.audit_policy.write_text(components.AUDIT_POLICY)
         pki.ensure_pki(paths.pki)
         write_kubeconfigs(paths)
         if routes.can_manage():

@@ -48,6 +48,23 @@ def etcd(paths: ClusterPaths) -> Component:
     )
 
 
+# The API server's audit policy: Metadata (who, verb, object, response code; no bodies) for
+# requests by ServiceAccounts outside kube-system, which is what the tests run components as
+# (the chart's operator in tests/deploy/test_rbac_audit.py); nothing for the control plane's
+# own controllers, the admin kubeconfig or the nodes, which would only fill the file.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system"]
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
+
 def kube_apiserver(paths: ClusterPaths) -> Component:
     pki = paths.pki
     return Component(
@@ -68,6 +85,14 @@ def kube_apiserver(paths: ClusterPaths) -> Component:
             f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             f"--service-cluster-ip-range={config.SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
+            # On top of the defaults: a client may set blockOwnerDeletion only on an owner
+            # whose finalizers it may update, as on OpenShift and other hardened clusters, so
+            # the chart's RBAC is tested where that grant matters.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+            f"--audit-policy-file={paths.audit_policy}",
+            f"--audit-log-path={paths.audit_log}",
+            "--audit-log-maxsize=100",
+            "--audit-log-maxbackup=1",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",

@@ -92,3 +92,11 @@ class ClusterPaths:
     @property
     def etcd_data(self) -> Path:
         return self.root / "etcd"
+
+    @property
+    def audit_policy(self) -> Path:
+        return self.root / "audit-policy.yaml"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs / "audit.log"

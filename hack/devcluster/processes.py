@@ -25,6 +25,12 @@ def _cmdline(pid: int) -> list[str] | None:
     return raw.rstrip(b"\0").decode(errors="replace").split("\0")
 
 
+def running_argv(pid_dir: Path, name: str) -> list[str] | None:
+    """The command line our process `name` runs with, or None when it is not running."""
+    pid = running_pid(pid_dir, name)
+    return None if pid is None else _cmdline(pid)
+
+
 def running_pid(pid_dir: Path, name: str) -> int | None:
     """The pid of our process `name` if it is alive, else None (a stale pid file is removed)."""
     pid_file = _pid_file(pid_dir, name)
