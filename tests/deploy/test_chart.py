@@ -14,25 +14,25 @@ from tests.deploy.tools import CHART, RULES, by_kind, helm, one, render, run
 MONITORING_API = ("--api-versions", "monitoring.coreos.com/v1")
 MONITORING_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 
-# Rules on the objects of jobs: (API group, resource, verb), the contract with the operator.
+# Rules on the objects of jobs: (API group, resource, verb), the contract with the operator;
+# tests/deploy/test_rbac_audit.py checks against the API server's audit log that the operator
+# uses each of them and nothing else.
 JOB_RULES = {
-    *{
-        ("densenet.dev", "densenettrainingjobs", v)
-        for v in ("get", "list", "watch", "patch", "update")
-    },
-    *{("densenet.dev", "densenettrainingjobs/status", v) for v in ("get", "patch", "update")},
-    *{
-        ("", r, v)
-        for r in ("pods", "services", "configmaps")
-        for v in ("get", "list", "watch", "create", "delete", "patch")
-    },
-    *{(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")},
+    *{("densenet.dev", "densenettrainingjobs", v) for v in ("get", "list", "watch", "delete")},
+    ("densenet.dev", "densenettrainingjobs/status", "patch"),
+    ("densenet.dev", "densenettrainingjobs/finalizers", "update"),
+    *{("", "pods", v) for v in ("get", "list", "watch", "create", "delete")},
+    *{("", "services", v) for v in ("get", "create")},
+    *{("", "configmaps", v) for v in ("get", "create", "patch")},
+    ("", "events", "create"),
 }
 CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 NAMESPACE_RULES = {("", "namespaces", v) for v in ("list", "watch")}
 # The operator reads a chief pod's node by name before dialling it (never a no-scrape node).
 NODE_RULES = {("", "nodes", "get")}
-VOLCANO_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "create", "delete")}
+VOLCANO_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "create")}
+# Leader election: the operator's Lease in the release namespace.
+LEASE_RULES = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
 
 
 def rule_set(role: dict) -> set[tuple[str, str, str]]:
@@ -64,6 +64,8 @@ def test_default_render_is_the_operator_and_its_cluster_wide_rbac() -> None:
         "ClusterRoleBinding",
         "ConfigMap",
         "Deployment",
+        "Role",
+        "RoleBinding",
         "Service",
         "ServiceAccount",
     ]
@@ -151,7 +153,23 @@ def test_cluster_wide_rbac_is_the_least_the_operator_needs() -> None:
             "namespace": "densenet-system",
         }
     ]
-    assert not by_kind(objects, "Role")
+    assert [r["metadata"]["namespace"] for r in by_kind(objects, "Role")] == ["densenet-system"]
+    assert rule_set(one(objects, "Role")) == LEASE_RULES
+
+
+def test_leader_election_lease_is_granted_only_in_the_release_namespace() -> None:
+    for values in ([], ["--set", "watchNamespaces={team-a}"]):
+        objects = render(*values)
+        leases = [r for r in by_kind(objects, "Role") if rule_set(r) & LEASE_RULES]
+        assert len(leases) == 1 and rule_set(leases[0]) == LEASE_RULES
+        assert leases[0]["metadata"]["namespace"] == "densenet-system"
+        (binding,) = [
+            b for b in by_kind(objects, "RoleBinding")
+            if b["roleRef"]["name"] == leases[0]["metadata"]["name"]
+        ]  # fmt: skip
+        assert binding["metadata"]["namespace"] == "densenet-system"
+        assert binding["subjects"][0]["name"] == one(objects, "ServiceAccount")["metadata"]["name"]
+        assert not rule_set(one(objects, "ClusterRole")) & LEASE_RULES
 
 
 def test_namespaced_rbac_grants_only_the_listed_namespaces() -> None:
@@ -159,11 +177,15 @@ def test_namespaced_rbac_grants_only_the_listed_namespaces() -> None:
     args = container(objects)["args"]
     assert "--all-namespaces" not in args
     assert args[1:5] == ["--namespace", "team-a", "--namespace", "team-b"]
-    roles = by_kind(objects, "Role")
+    roles = [r for r in by_kind(objects, "Role") if not rule_set(r) & LEASE_RULES]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
         assert rule_set(role) == JOB_RULES
-    bindings = {b["metadata"]["namespace"]: b for b in by_kind(objects, "RoleBinding")}
+    bindings = {
+        b["metadata"]["namespace"]: b
+        for b in by_kind(objects, "RoleBinding")
+        if not b["roleRef"]["name"].endswith("-leader-election")
+    }
     assert sorted(bindings) == ["team-a", "team-b"]
     for binding in bindings.values():
         assert binding["subjects"][0]["namespace"] == "densenet-system"
@@ -179,7 +201,8 @@ def test_gang_scheduling_value_adds_volcano_podgroups() -> None:
     on = rule_set(one(render("--set", "gangScheduling.volcano=true"), "ClusterRole"))
     assert on & VOLCANO_RULES == VOLCANO_RULES
     namespaced = render("--set", "gangScheduling.volcano=true", "--set", "watchNamespaces={a}")
-    assert rule_set(one(namespaced, "Role")) == JOB_RULES | VOLCANO_RULES
+    (role,) = [r for r in by_kind(namespaced, "Role") if r["metadata"]["namespace"] == "a"]
+    assert rule_set(role) == JOB_RULES | VOLCANO_RULES
 
 
 def test_no_broad_grants() -> None:

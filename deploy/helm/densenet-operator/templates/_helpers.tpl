@@ -94,37 +94,56 @@ release: {{ . | quote }}
 
 {{/*
 RBAC rules on the objects of jobs: in the ClusterRole when watching every namespace, else in
-one Role per watched namespace. Every verb says which operator action needs it.
+one Role per watched namespace. Each rule names the operator code that makes the request; the
+set is the one tests/deploy/test_rbac_audit.py sees the operator use in the API server's audit
+log, no more and no less.
 */}}
 {{- define "densenet-operator.jobRules" -}}
-# The jobs themselves: watched by kopf; patch for kopf's finalizer and its handler-progress
-# annotations; update for whole-object writes of the spec-side fields the operator owns.
+# The jobs: kopf lists and watches them (handlers.py job_changed); every reconcile and
+# progress read gets its job by name (kube.py read_job); a finished job past
+# runPolicy.ttlSecondsAfterFinished is deleted (kube.py delete_job).
 - apiGroups: [densenet.dev]
   resources: [densenettrainingjobs]
-  verbs: [get, list, watch, patch, update]
-# status: phase, conditions, replica counts, restarts and progress are written here.
+  verbs: [get, list, watch, delete]
+# status: merge-patched by reconciles and progress reads (kube.py patch_status).
 - apiGroups: [densenet.dev]
   resources: [densenettrainingjobs/status]
-  verbs: [get, patch, update]
-# Trainer pods: created per replica and attempt, watched for exit codes and the Ascend device
-# plugin's annotation, deleted on restart, suspend and cleanPodPolicy, patched when adopted.
+  verbs: [patch]
+# finalizers: no request of its own. Every child's ownerReference sets blockOwnerDeletion
+# (kube.py owner_reference), which the OwnerReferencesPermissionEnforcement admission plugin
+# allows only to a client that may update the owner's finalizers.
+- apiGroups: [densenet.dev]
+  resources: [densenettrainingjobs/finalizers]
+  verbs: [update]
+# Every child (pods, Service, ConfigMaps, PodGroup) is created by name (kube.py create); on a
+# 409 the one there is read (get) to tell the job's own child from a foreign object it never
+# adopts. The garbage collector deletes children with their job (ownerReferences).
+# Trainer pods: kopf lists and watches them (handlers.py pod_changed); reconciles list a job's
+# pods (kube.py list_pods), create them per replica and attempt and delete them on a restart,
+# suspend, deadline or cleanPodPolicy (kube.py delete_pod).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, delete, patch]
-# Headless Services (one per worker, the TF_CONFIG host names) and ConfigMaps (the Ascend rank
-# table rings-config-<job>): created with the job, patched when the rank table completes.
+  verbs: [get, list, watch, create, delete]
+# The job's headless Service (the TF_CONFIG host names): created with the job.
 - apiGroups: [""]
-  resources: [services, configmaps]
-  verbs: [get, list, watch, create, delete, patch]
-# Events on jobs (phase changes, restarts with their cause): kopf posts core/v1 Events, newer
-# clients post events.k8s.io/v1; patch lets a repeated Event count up instead of piling up.
-- apiGroups: ["", events.k8s.io]
+  resources: [services]
+  verbs: [get, create]
+# ConfigMaps (TF_CONFIG's cluster, Ascend's rank table rings-config-<job>): created with the
+# job; the rank table is read and merge-patched when the device plugin's annotations complete
+# it or a new attempt resets it (kube.py write_config_map).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, patch]
+# Events on jobs (phase changes, restarts with their cause): core/v1, as `kubectl describe`
+# shows them (kube.py post_event).
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- if .Values.gangScheduling.volcano }}
-# Gang scheduling: one Volcano PodGroup per job attempt, so all its pods start together.
+# Gang scheduling: one Volcano PodGroup per job, shared by its attempts (kube.py create, get
+# on a 409 as for every child).
 - apiGroups: [scheduling.volcano.sh]
   resources: [podgroups]
-  verbs: [get, create, delete]
+  verbs: [get, create]
 {{- end }}
 {{- end }}
