@@ -1,7 +1,9 @@
 """A real `densenet-operator run` subprocess for one test namespace, and helpers to read jobs.
 
-Short intervals (resync, backoff, pending timeout) keep the tests quick; the behaviour they
-exercise is the same as with the defaults."""
+The operator authenticates as the Helm chart's ServiceAccount with the chart's RBAC
+(tests/operator/account.py), not as the cluster admin. Short intervals (resync, backoff,
+pending timeout) keep the tests quick; the behaviour they exercise is the same as with the
+defaults."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from kubernetes import client as kube_client
 
 from densenet_operator import schema
 from tests.conftest import LocalCluster
+from tests.operator.account import chart_kubeconfig
 from tests.polling import eventually
 
 FAST = (
@@ -39,6 +42,7 @@ class OperatorProcess:
         self.namespace = namespace
         self.args = args
         self.log = log_dir / "operator.log"
+        self.kubeconfig = chart_kubeconfig(cluster, namespace, log_dir)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -47,7 +51,7 @@ class OperatorProcess:
             sys.executable, "-m", "densenet_operator.cli", "run", "-n", self.namespace,
             "--liveness", "", "--metrics-port", str(self.port), *FAST, *self.args,
         ]  # fmt: skip
-        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         eventually(self._serving, timeout=30, what="the operator's /metrics")
