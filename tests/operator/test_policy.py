@@ -9,7 +9,7 @@ import pytest
 
 from densenet_operator import schema
 from densenet_operator.pods import view
-from densenet_operator.policy import decide
+from densenet_operator.policy import creation_refused, decide, stuck_nodes
 from densenet_operator.settings import Settings
 from tests.operator.jobs import JobBuilder
 
@@ -69,7 +69,7 @@ def test_a_new_job_creates_every_pod_and_says_so():
     assert plan.create == [0, 1]
     assert plan.status["phase"] == "Pending"
     assert plan.status["accelerator"] == "cpu x1"
-    assert plan.status["launchedAttempt"] == 0
+    assert "launchedAttempt" not in plan.status  # launched once every pod exists
     assert plan.counters == ["created"]
     assert [e.reason for e in plan.events] == ["Created"]
 
@@ -181,13 +181,70 @@ def test_next_attempt_waits_for_backoff_then_for_old_pods_to_go():
     assert run(restarting, [old], later).create == []  # dn-worker-0 still terminating
     plan = run(restarting, [], later)
     assert plan.create == [0, 1]
+    assert plan.status["launchedAttempt"] == 0  # not yet: the new pods do not exist yet
+    plan = run(restarting, [pod(0, attempt=1), pod(1, attempt=1)], later)
     assert plan.status["launchedAttempt"] == 1
 
 
-def test_a_pod_stuck_terminating_is_force_deleted():
+def test_an_attempt_is_launched_only_once_all_its_pods_exist():
+    """A quota that admits 3 pods of 4: the attempt is not launched, so the missing pod is
+    created again (after the backoff), never read as lost (no restart, no preemption)."""
+    obj = stored(two_workers(spec__replicas=4), phase="Pending")
+    del obj["status"]["launchedAttempt"]
+    plan = run(obj, [pod(0), pod(1), pod(2)])
+    assert plan.create == [3]
+    assert plan.status.get("preemptions", 0) == 0 and plan.status["attempt"] == 0
+    assert "launchedAttempt" not in plan.status
+
+
+def test_a_refused_creation_backs_off_and_clears_once_created():
+    obj = stored(two_workers(), phase="Pending")
+    del obj["status"]["launchedAttempt"]
+    status = obj["status"]
+    message = 'pods "dn-worker-1" is forbidden: exceeded quota: three-pods'
+    delays = [creation_refused(status, message, NOW, SETTINGS)[0] for _ in range(6)]
+    assert delays == [10, 20, 40, 80, 160, 300]
+    refused = next(c for c in status["conditions"] if c["type"] == "ReplicaFailure")
+    assert refused["status"] == "True" and "exceeded quota: three-pods" in refused["message"]
+    assert run(obj, [pod(0)]).create == []  # inside the backoff
+    later = NOW + timedelta(seconds=301)
+    assert run(obj, [pod(0)], later).create == [1]
+    plan = run(obj, [pod(0), pod(1)], later)
+    assert "createFailures" not in plan.status
+    cleared = next(c for c in plan.status["conditions"] if c["type"] == "ReplicaFailure")
+    assert cleared["status"] == "False" and cleared["reason"] == "Created"
+
+
+def test_a_pod_stuck_terminating_is_force_deleted_only_when_its_node_is_not_ready():
     restarting = stored(two_workers(), phase="Restarting", attempt=1)
     stuck = pod(0, attempt=0, meta={"deletionTimestamp": "2026-11-24T11:58:00Z"})
-    assert run(restarting, [stuck]).force_delete == ["dn-worker-0"]
+    assert stuck_nodes([view(stuck)], NOW, SETTINGS) == {"devnode-0"}
+    for ready in (False, None):  # NotReady, or the node is gone
+        plan = decide(restarting, [view(stuck)], NOW, SETTINGS, {"devnode-0": ready})
+        assert plan.force_delete == ["dn-worker-0"]
+    plan = decide(restarting, [view(stuck)], NOW, SETTINGS, {"devnode-0": True})
+    assert plan.force_delete == []
+    waiting = next(c for c in plan.status["conditions"] if c["type"] == "PodsNotTerminating")
+    assert "dn-worker-0" in waiting["message"] and "devnode-0" in waiting["message"]
+    held = pod(
+        0, attempt=0, meta={"deletionTimestamp": "2026-11-24T11:58:00Z", "finalizers": ["x/hold"]}
+    )
+    plan = decide(restarting, [view(held)], NOW, SETTINGS, {"devnode-0": True})
+    assert "held by finalizers x/hold" in plan.status["conditions"][-1]["message"]
+    assert plan.requeue_after is None  # no retry loop: the pod's deletion event wakes the job
+    assert stuck_nodes([view(stuck)], NOW - timedelta(seconds=90), SETTINGS) == set()
+
+
+def test_the_largest_deadline_and_ttl_the_api_accepts_do_not_overflow():
+    huge = 3153600000  # the CRD's maximum for both
+    obj = stored(two_workers(spec__runPolicy__activeDeadlineSeconds=huge))
+    assert run(obj, [pod(0), pod(1)]).status["phase"] == "Running"
+    done = stored(
+        two_workers(spec__runPolicy__ttlSecondsAfterFinished=huge),
+        phase="Succeeded",
+        completionTime="2026-11-24T11:00:00Z",
+    )
+    assert run(done, []).delete_job is False
 
 
 def test_deadline_fails_the_job_and_stops_its_pods():

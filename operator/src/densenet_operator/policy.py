@@ -4,12 +4,14 @@ Level-based: every call looks at the whole job and every pod it owns and returns
 next status plus the actions that bring the cluster there. The state that must survive an
 operator restart lives in the job's status (attempt, launchedAttempt, restarts, times), so a
 call after a crash at any point decides the same thing again; actions are idempotent (create by
-deterministic name, delete what should not exist).
+deterministic name, delete what should not exist), and the reconciler writes the status (the
+intent: a new attempt, a counted restart) before it deletes or creates a pod.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +32,12 @@ FINISHED = (SUCCEEDED, FAILED)
 
 NORMAL = "Normal"
 WARNING = "Warning"
+
+# Condition when the API refuses a child object, as a ReplicaSet reports it.
+REPLICA_FAILURE = "ReplicaFailure"
+# Condition when pods of an old attempt stay terminating on a healthy node (a finalizer, a
+# process that ignores SIGTERM past its grace period): the next attempt waits for them.
+NOT_TERMINATING = "PodsNotTerminating"
 
 
 def timestamp(moment: datetime) -> str:
@@ -82,9 +90,17 @@ class Decider:
     """One reconcile decision; methods mutate ``self.plan`` only."""
 
     def __init__(
-        self, job: Job, obj: dict[str, Any], pods: list[PodView], now: datetime, settings: Settings
+        self,
+        job: Job,
+        obj: dict[str, Any],
+        pods: list[PodView],
+        now: datetime,
+        settings: Settings,
+        *,
+        nodes_ready: Mapping[str, bool | None] | None = None,
     ) -> None:
         self.job = job
+        self.nodes_ready = nodes_ready or {}  # node -> Ready (None: gone), for stuck pods
         self.obj = obj
         self.pods = pods
         self.now = now
@@ -93,6 +109,7 @@ class Decider:
         self.status = copy.deepcopy(self.old)
         self.plan = Plan(status=self.status)
         self.table_ready = False
+        self.not_terminating: list[str] = []
 
     # --- transitions -------------------------------------------------------------------
     def condition(self, kind: str, value: bool, reason: str, message: str) -> None:
@@ -188,15 +205,21 @@ class Decider:
 
     # --- steps -------------------------------------------------------------------------
     def delete_pods(self, which: list[PodView]) -> None:
+        """Delete with the grace period; a pod still there force_delete_after past it (the
+        API server's deletionTimestamp, compared with the API server's clock) is
+        force-deleted only when its node is NotReady or gone: on a healthy node its trainer
+        may still be writing the checkpoint, so the job waits and says why."""
         for pod in which:
             if not pod.deleting:
                 self.plan.delete.append(pod.name)
             elif pod.deletion_time is not None:
                 stuck = pod.deletion_time + timedelta(seconds=self.settings.force_delete_after)
-                if self.now >= stuck:
-                    self.plan.force_delete.append(pod.name)
-                else:
+                if self.now < stuck:
                     self.plan.due_in((stuck - self.now).total_seconds())
+                elif pod.node_name and self.nodes_ready.get(pod.node_name, True) is True:
+                    self.not_terminating.append(stuck_message(pod))
+                elif pod.name not in self.plan.force_delete:
+                    self.plan.force_delete.append(pod.name)
 
     def finished(self) -> None:
         """cleanPodPolicy and ttlSecondsAfterFinished of a finished job."""
@@ -268,7 +291,7 @@ class Decider:
                 self.set_phase(SUSPENDED, "Suspended", message)
                 self.condition(SUSPENDED, True, "Suspended", message)
             else:
-                self.delete_pods([p for p in self.pods if not p.deleting])
+                self.delete_pods(self.pods)  # and report the ones that will not go
             return True
         if phase == SUSPENDED:
             self.set_phase(PENDING, "Resumed", "the job resumes from its last checkpoint")
@@ -307,13 +330,16 @@ class Decider:
             return
         names_in_use = {p.name for p in self.pods if p.attempt != self.attempt or p.deleting}
         missing = [i for i in range(self.job.replicas) if i not in current]
-        blocked = [i for i in missing if self.job.pod_name(i) in names_in_use]
-        if blocked:
-            self.plan.due_in(1.0)  # the old pods are still terminating
-            return
+        if any(self.job.pod_name(i) in names_in_use for i in missing):
+            return  # old pods still terminating: their deletion events bring us back
         self.plan.create = missing
-        if missing or self.status.get("launchedAttempt") != self.attempt:
-            self.status["launchedAttempt"] = self.attempt
+        if missing:
+            return
+        # Every pod of the attempt exists: only now is a pod that disappears a lost one.
+        self.status["launchedAttempt"] = self.attempt
+        if self.status.pop("createFailures", None) is not None:
+            message = f"all {self.job.replicas} pods of attempt {self.attempt} exist"
+            self.condition(REPLICA_FAILURE, False, "Created", message)
 
     def rank_table(self, current: dict[int, PodView]) -> bool:
         """Complete the device-plugin rank table; True once it is complete."""
@@ -398,10 +424,59 @@ class Decider:
                 self.launch(current)
                 self.progress_phase(current)
         self.count_replicas()
+        if self.not_terminating:
+            message = "; ".join(self.not_terminating)
+            self.condition(NOT_TERMINATING, True, "PodsNotTerminating", message)
+        elif self.find_condition(NOT_TERMINATING):
+            self.condition(NOT_TERMINATING, False, "PodsTerminated", "")
         return self.plan
 
 
-def decide(obj: dict[str, Any], pods: list[PodView], now: datetime, settings: Settings) -> Plan:
+def stuck_message(pod: PodView) -> str:
+    finalizers = pod.source["metadata"].get("finalizers") or []
+    held = f"held by finalizers {', '.join(finalizers)}" if finalizers else "still running"
+    return (
+        f"{pod.name} is terminating past its grace period on healthy node {pod.node_name} "
+        f"({held}); the next attempt waits for it"
+    )
+
+
+def stuck_nodes(pods: list[PodView], now: datetime, settings: Settings) -> set[str]:
+    """Nodes of pods terminating longer than force_delete_after past their grace period: the
+    decision needs to know whether each is Ready."""
+    after = timedelta(seconds=settings.force_delete_after)
+    return {
+        p.node_name
+        for p in pods
+        if p.node_name and p.deletion_time is not None and now >= p.deletion_time + after
+    }
+
+
+def creation_refused(
+    status: dict[str, Any], message: str, now: datetime, settings: Settings
+) -> tuple[float, Event]:
+    """Record in ``status`` that the API refused a child of the current attempt (a quota,
+    admission, a foreign object with its name): the ReplicaFailure condition carries the
+    API's message, and creation backs off (base * 2^(failures-1), capped) rather than churn
+    pods. Returns the delay and the Warning Event."""
+    failures = int(status.get("createFailures", 0)) + 1
+    delay = min(settings.backoff_base * 2 ** (failures - 1), settings.backoff_max)
+    status["createFailures"] = failures
+    status["nextAttemptTime"] = timestamp(now + timedelta(seconds=delay))
+    text = f"{message} (try {failures}; next in {delay:g}s)"
+    state = {"type": REPLICA_FAILURE, "status": "True", "reason": "FailedCreate"}
+    set_condition(status, {**state, "message": text}, now)
+    return delay, Event(WARNING, "FailedCreate", text)
+
+
+def decide(
+    obj: dict[str, Any],
+    pods: list[PodView],
+    now: datetime,
+    settings: Settings,
+    nodes_ready: Mapping[str, bool | None] | None = None,
+) -> Plan:
     """The next status of job ``obj`` (a defaulted DenseNetTrainingJob as stored) and the
-    actions that get there, given every pod it owns."""
-    return Decider(Job.from_object(obj), obj, pods, now, settings).decide()
+    actions that get there, given every pod it owns and the readiness of the nodes of pods
+    stuck terminating (stuck_nodes)."""
+    return Decider(Job.from_object(obj), obj, pods, now, settings, nodes_ready=nodes_ready).decide()

@@ -3,18 +3,19 @@ coalesced, every known job looked at again on a timer, progress read on its own 
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import policy, progress
 from .job import ANNOTATION_PRIVILEGED, Job
-from .kube import ApiError, Cluster
+from .kube import ApiError, Cluster, ForeignObjectError
 from .opmetrics import OperatorMetrics
 from .pods import view
 from .render import ranktable, render_pod, render_shared
@@ -22,8 +23,11 @@ from .settings import Settings
 
 log = logging.getLogger("densenet_operator")
 Key = tuple[str, str]  # namespace, name
-# Condition when the API refuses a child object, as a ReplicaSet reports it.
-FAILED_CREATE = ("ReplicaFailure", "FailedCreate")
+# A reconcile that failed (the API server down, a 5xx past the client's retries) is tried
+# again after this long, doubling to the resync interval.
+RETRY_AFTER_ERROR = 1.0
+# Decisions made again at once when the job changed under them (a 409 on the status write).
+CONFLICT_RETRIES = 3
 
 
 class Coalescer:
@@ -51,10 +55,6 @@ class Coalescer:
                 self._state.pop(key, None)
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 class Reconciler:
     def __init__(self, cluster: Cluster, settings: Settings, metrics: OperatorMetrics) -> None:
         self.cluster = cluster
@@ -62,6 +62,8 @@ class Reconciler:
         self.metrics = metrics
         self.coalescer = Coalescer()
         self.phases: dict[Key, str] = {}
+        self.known: set[Key] = set()  # every job seen: the resync visits each
+        self._errors: dict[Key, int] = {}  # consecutive failed reconciles, for the retry delay
         self._timers: dict[Key, threading.Timer] = {}
         self._timers_lock = threading.Lock()
         self._samples: dict[Key, progress.Sample] = {}
@@ -74,6 +76,7 @@ class Reconciler:
     # --- entry points -------------------------------------------------------------------
     def trigger(self, namespace: str, name: str, handler: str) -> None:
         key = (namespace, name)
+        self.known.add(key)
         self.coalescer.run(key, lambda: self._timed(key, handler))
 
     def job_needs_look(self, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
@@ -101,6 +104,8 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         key = (namespace, name)
+        self.known.discard(key)
+        self._errors.pop(key, None)
         self.phases.pop(key, None)
         self._samples.pop(key, None)
         with self._timers_lock:
@@ -125,10 +130,22 @@ class Reconciler:
     def _timed(self, key: Key, handler: str) -> None:
         start = time.perf_counter()
         try:
-            self.reconcile(*key)
+            for _ in range(CONFLICT_RETRIES):
+                try:
+                    self.reconcile(*key)
+                    break
+                except ApiError as err:
+                    if err.status != 409 or isinstance(err, ForeignObjectError):
+                        raise
+                    # The job changed since it was read: decide again on the new version.
+            self._errors.pop(key, None)
         except Exception:
             self.metrics.reconcile_errors.labels(handler=handler).inc()
-            log.exception("reconcile of %s/%s failed; retrying on the next resync", *key)
+            errors = self._errors[key] = self._errors.get(key, 0) + 1
+            delay = min(RETRY_AFTER_ERROR * 2 ** (errors - 1), self.settings.resync_interval)
+            log.exception("reconcile of %s/%s failed; retrying in %gs", *key, delay)
+            if key in self.known:
+                self._schedule(key, delay)
         finally:
             self.metrics.reconcile_seconds.labels(handler=handler).observe(
                 time.perf_counter() - start
@@ -139,40 +156,47 @@ class Reconciler:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.forget(namespace, name)
             return
-        pods = self.cluster.list_pods(namespace, name)
-        plan = policy.decide(obj, [view(p) for p in pods], now_utc(), self.settings)
-        self.apply(obj, plan)
+        pods = [view(p) for p in self.cluster.list_pods(obj)]
+        now = self.cluster.now()
+        nodes = {
+            node: self.cluster.node_ready(node)
+            for node in policy.stuck_nodes(pods, now, self.settings)
+        }
+        plan = policy.decide(obj, pods, now, self.settings, nodes)
+        self.apply(obj, plan, now)
 
-    def apply(self, obj: dict[str, Any], plan: policy.Plan) -> None:
+    def apply(self, obj: dict[str, Any], plan: policy.Plan, now: datetime) -> None:
+        """Carry out ``plan`` in an order a crash at any point cannot make wrong: the rank
+        table (what the pods read), then the status (the intent: attempt, restarts) under a
+        resourceVersion precondition, then the deletions, then the creations; a refused
+        creation is written to the status as a second step."""
         job = Job.from_object(obj)
         key = (job.namespace, job.name)
         labels = {"namespace": job.namespace, "accelerator": job.accelerator}
-        if plan.create:
-            try:
-                self.create_children(job, obj, plan)
-                if any(c["type"] == FAILED_CREATE[0] for c in plan.status.get("conditions", [])):
-                    created = {"type": FAILED_CREATE[0], "status": "False", "reason": "Created"}
-                    policy.set_condition(plan.status, {**created, "message": ""}, now_utc())
-            except ApiError as err:
-                if not 400 <= err.status < 500:
-                    raise
-                # The API refused a child (admission, quota, an invalid template): say so in
-                # the job rather than retry blindly; the resync tries again.
-                message = f"the API server refused a child object: {err.message}"
-                refused = {"type": FAILED_CREATE[0], "status": "True", "reason": FAILED_CREATE[1]}
-                policy.set_condition(plan.status, {**refused, "message": message}, now_utc())
-                plan.events.append(policy.Event(policy.WARNING, "CreateRefused", message))
         if plan.rank_table is not None:
             self.cluster.write_config_map(
-                job.namespace, job.rank_table_configmap, {ranktable.KEY: plan.rank_table}
+                obj, job.rank_table_configmap, {ranktable.KEY: plan.rank_table}
             )
+        stored = self.cluster.patch_status(obj, plan.status)
         for name in dict.fromkeys(plan.delete):
             self.cluster.delete_pod(job.namespace, name)
         for name in dict.fromkeys(plan.force_delete):
             self.cluster.delete_pod(job.namespace, name, force=True)
-        self.cluster.patch_status(obj, plan.status)
+        if plan.create:
+            try:
+                self.create_children(job, obj, plan)
+            except ApiError as err:
+                if not 400 <= err.status < 500:
+                    raise
+                # The API refused a child (quota, admission, a foreign object with our name):
+                # the job says so and creation backs off; the pods that exist stay.
+                status = copy.deepcopy(plan.status)
+                delay, event = policy.creation_refused(status, err.message, now, self.settings)
+                stored = self.cluster.patch_status(stored, status)
+                plan.events.append(event)
+                plan.due_in(delay)
         for event in plan.events:
-            self._events.put((obj, event))
+            self._events.put((stored, event))
         for counter in plan.counters:
             self.metrics.count(counter, **labels)
         self.phases[key] = plan.status.get("phase", policy.PENDING)
@@ -208,7 +232,7 @@ class Reconciler:
     # --- background loops ---------------------------------------------------------------
     def _resync_loop(self) -> None:
         while not self._stop.wait(self.settings.resync_interval):
-            for key in list(self.phases):
+            for key in list(self.known):
                 self.trigger(*key, "resync")
 
     def _event_loop(self) -> None:
@@ -242,7 +266,7 @@ class Reconciler:
             return
         job = Job.from_object(obj)
         status = obj.get("status") or {}
-        pods = self.cluster.list_pods(namespace, name)
+        pods = self.cluster.list_pods(obj)
         url = progress.chief_endpoint(
             job, status, pods, self.cluster.node_labels, self.settings.no_scrape_labels()
         )
@@ -253,7 +277,7 @@ class Reconciler:
         self.metrics.progress_reads.labels(result="failed" if text is None else "ok").inc()
         if text is None:
             return  # status.progress.updated ages: that is the signal
-        now = now_utc()
+        now = self.cluster.now()
         key = (namespace, name)
         new = progress.progress(progress.parse(text), job.spec, self._samples.get(key), now)
         if "step" in new:
@@ -261,4 +285,4 @@ class Reconciler:
         message = progress.fallback_event(status.get("progress") or {}, new)
         if message:
             self._events.put((obj, policy.Event(policy.WARNING, "CheckpointFallback", message)))
-        self.cluster.patch_status(obj, {**status, "progress": new})
+        self.cluster.patch_status(obj, {**status, "progress": new}, precondition=False)
