@@ -29,6 +29,7 @@ NAMES = (
     "ASCEND_DEVICE_ID",
     "HLS_MODULE_ID",
     "TF_CONFIG",
+    "DENSENET_TF_TASK_INDEX",
 )
 
 

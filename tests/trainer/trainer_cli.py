@@ -25,7 +25,13 @@ def env(**extra: str) -> dict[str, str]:
             "TF_ENABLE_ONEDNN_OPTS": "0",
         }
     )
-    e.pop("TF_CONFIG", None)
+    for name in (
+        "TF_CONFIG",
+        "DENSENET_TF_CLUSTER_FILE",
+        "DENSENET_TF_TASK_TYPE",
+        "DENSENET_TF_TASK_INDEX",
+    ):
+        e.pop(name, None)
     e.update(extra)
     return e
 

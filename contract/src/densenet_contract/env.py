@@ -8,6 +8,9 @@ plugin, TensorFlow bridge).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 # Set by the operator on every trainer container; they only label metrics and logs.
 JOB_NAME = "DENSENET_JOB_NAME"
 JOB_NAMESPACE = "DENSENET_JOB_NAMESPACE"
@@ -23,6 +26,35 @@ LOCAL_RANK = "DENSENET_LOCAL_RANK"
 
 # TensorFlow multi-worker (CPU/GPU/Gaudi): {"cluster": {"worker": [...]}, "task": {...}}.
 TF_CONFIG = "TF_CONFIG"
+
+# The operator does not put TF_CONFIG, which lists every process of the job, on each pod: a
+# 128x8 Gaudi job's would be ~196 KB, over Linux's 128 KiB limit for one environment string
+# (MAX_ARG_STRLEN), and N pods would carry N copies. It writes TF_CONFIG's "cluster" once, as
+# JSON in the job's ConfigMap <job>-tf-cluster (key TF_CLUSTER_KEY), mounts it at
+# TF_CLUSTER_DIR, and gives each pod the file's path and its own task (densenet-launch gives
+# each child its own TF_TASK_INDEX). densenet-train assembles TF_CONFIG from them
+# (tf_config_text) into its own environment before TensorFlow reads it; a TF_CONFIG already in
+# the environment that names a cluster wins.
+TF_CLUSTER_FILE = "DENSENET_TF_CLUSTER_FILE"
+TF_TASK_TYPE = "DENSENET_TF_TASK_TYPE"
+TF_TASK_INDEX = "DENSENET_TF_TASK_INDEX"
+TF_CLUSTER_DIR = "/etc/densenet/tf-cluster"
+TF_CLUSTER_KEY = "cluster.json"
+TF_CLUSTER_PATH = f"{TF_CLUSTER_DIR}/{TF_CLUSTER_KEY}"
+TF_TASK_WORKER = "worker"
+
+
+def tf_cluster_text(cluster: dict[str, Any]) -> str:
+    """The cluster file's content: TF_CONFIG's "cluster" object, compact JSON."""
+    return json.dumps(cluster, separators=(",", ":"))
+
+
+def tf_config_text(cluster: dict[str, Any], task_type: str, index: int) -> str:
+    """TF_CONFIG in Kubeflow TFJob's format, byte for byte what the operator put on each pod
+    before the cluster moved to a file: the cluster, then this process's task."""
+    config = {"cluster": cluster, "task": {"type": task_type, "index": index}}
+    return json.dumps(config, separators=(",", ":"))
+
 
 # Ascend, one process per NPU. The operator sets RANK_TABLE_FILE, RANK_SIZE (devices in the
 # job), RANK_ID (of the pod's first process) and JOB_ID; densenet-launch sets each child's

@@ -15,6 +15,7 @@ from typing import Any
 
 from densenet_contract import trainer_cli
 
+from . import env
 from .errors import ExitCode, UserError
 from .preemption import PreemptedBeforeTrainingError, install_early_handler
 
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # tf.data warns about graph-mode options on every distributed evaluation.
     warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow")
     try:
+        # Before TensorFlow reads it: TF_CONFIG from the operator's cluster file, if any.
+        env.export_tf_config()
         run = _driver()
         return int(run(config))
     except UserError as error:

@@ -2,7 +2,8 @@
 
 The operator starts one pod per node with ``N`` devices and sets ``DENSENET_RANK`` to the
 global rank of the pod's first process (pod index x N), plus the job-wide ``RANK_SIZE``,
-``RANK_TABLE_FILE`` (Ascend) or ``TF_CONFIG`` (Gaudi, one worker address per process).
+``RANK_TABLE_FILE`` (Ascend) or TF_CONFIG's cluster file (Gaudi, one worker address per
+process; or a whole ``TF_CONFIG``).
 Child ``j`` of ``N`` becomes global rank ``K + j`` with the environment and flags below.
 """
 
@@ -156,12 +157,17 @@ def child_env(environ: Mapping[str, str], plan: LaunchPlan, local_rank: int) -> 
     modules = _entries(environ.get(env.HABANA_VISIBLE_MODULES))
     if len(modules) >= plan.nproc:
         child[env.HLS_MODULE_ID] = modules[local_rank]
-    tf_config = env.tf_config(environ)
-    if tf_config is not None:
-        task = dict(tf_config.get("task", {}))
-        task.setdefault("type", "worker")
-        task["index"] = rank
-        child[env.TF_CONFIG] = json.dumps({**tf_config, "task": task})
+    if env.assembles_tf_config(environ):
+        # The child assembles its TF_CONFIG from the cluster file: one that lists every process
+        # of a large job cannot pass through exec (128 KiB per environment string).
+        child[env.TF_TASK_INDEX] = str(rank)
+    else:
+        tf_config = env.tf_config(environ)
+        if tf_config is not None:
+            task = dict(tf_config.get("task", {}))
+            task.setdefault("type", "worker")
+            task["index"] = rank
+            child[env.TF_CONFIG] = json.dumps({**tf_config, "task": task})
     child.setdefault("PYTHONUNBUFFERED", "1")  # lines reach the pod log as they are printed
     return child
 
