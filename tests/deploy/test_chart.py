@@ -80,7 +80,7 @@ def test_deployment_runs_the_operator_as_the_contract_says() -> None:
     deployment = one(objects, "Deployment")
     spec = deployment["spec"]
     assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 1 and "strategy" not in spec  # leader election: rolling is safe
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == one(objects, "ServiceAccount")["metadata"]["name"]
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
@@ -98,7 +98,11 @@ def test_deployment_runs_the_operator_as_the_contract_says() -> None:
         "http://0.0.0.0:8080/healthz",
         "--metrics-port",
         "8000",
-        "--standalone",
+        "--leader-election-lease",
+        one(objects, "Deployment")["metadata"]["name"],  # one Lease per release
+    ]
+    assert c["env"] == [
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
     ]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"metrics": 8000, "health": 8080}

@@ -22,7 +22,6 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
-from devcluster.config import REPO_ROOT
 from devnode.devices import ASCEND_ANNOTATION, ascend_annotation
 from tests.operator.account import account_name, chart_kubeconfig, chart_rbac, token_kubeconfig
 from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
@@ -35,7 +34,6 @@ Grant = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 
 RUNNER = {"densenet.dev/node-runner": "true"}
 FINALIZERS = ("densenet.dev", "densenettrainingjobs/finalizers", "update")
-LEASES = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
 
 # Grants the operator needs that no request of its own shows, each with the reason.
 NOT_A_REQUEST: dict[Grant, str] = {
@@ -43,10 +41,6 @@ NOT_A_REQUEST: dict[Grant, str] = {
     "child with blockOwnerDeletion is created; test_block_owner_deletion_needs_the_finalizers_"
     "grant shows the plugin refuses the create without it",
 }
-# Leader election (operator/src/densenet_operator/leader.py) is being added; until that module
-# exists the chart's lease grants are for it, and once it does the operator must use them.
-if not (REPO_ROOT / "operator" / "src" / "densenet_operator" / "leader.py").exists():
-    NOT_A_REQUEST.update(dict.fromkeys(LEASES, "leader.py is not there yet"))
 
 
 def rule_set(role: dict[str, Any]) -> set[Grant]:

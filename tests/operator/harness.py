@@ -26,7 +26,7 @@ from tests.polling import eventually
 
 FAST = (
     "--resync-interval", "1", "--backoff-seconds", "1", "--pending-timeout", "3",
-    "--progress-interval", "2", "--force-delete-after", "20",
+    "--progress-interval", "2", "--force-delete-after", "20", "--lease-duration", "3",
 )  # fmt: skip
 
 
@@ -49,7 +49,8 @@ class OperatorProcess:
     def start(self) -> OperatorProcess:
         command = [
             sys.executable, "-m", "densenet_operator.cli", "run", "-n", self.namespace,
-            "--liveness", "", "--metrics-port", str(self.port), *FAST, *self.args,
+            "--liveness", "", "--metrics-port", str(self.port), *FAST,
+            "--leader-election-namespace", self.namespace, *self.args,
         ]  # fmt: skip
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         with self.log.open("ab") as log:

@@ -77,6 +77,7 @@ RECONCILE_DURATION = "densenet_operator_reconcile_duration_seconds"
 RECONCILE_ERRORS = "densenet_operator_reconcile_errors"
 PROGRESS_READS = "densenet_operator_progress_reads"
 JOBS_BY_PHASE = "densenet_operator_jobs"
+LEADER = "densenet_operator_leader"  # 1 on the replica that holds the Lease and acts
 
 OPERATOR: dict[str, str] = {
     JOBS_CREATED: COUNTER,
@@ -88,6 +89,7 @@ OPERATOR: dict[str, str] = {
     RECONCILE_ERRORS: COUNTER,
     PROGRESS_READS: COUNTER,
     JOBS_BY_PHASE: GAUGE,
+    LEADER: GAUGE,
 }
 
 

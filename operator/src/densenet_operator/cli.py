@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from .job import Job
 from .render import render
 
 PROG = "densenet-operator"
+LEASE_NAMESPACE_ENV = "POD_NAMESPACE"  # the downward API's metadata.namespace, in the chart
 EXIT_BAD_INPUT = 2
 
 
@@ -97,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the operator",
-        description="Watch DenseNetTrainingJobs and run them: one replica at a time (kopf "
-        "standalone mode, no peering; deploy it with the Recreate strategy). Reads the "
-        "kubeconfig ($KUBECONFIG or ~/.kube/config) or, in a pod, its ServiceAccount.",
+        description="Watch DenseNetTrainingJobs and run them. Replicas elect one leader on a "
+        "coordination.k8s.io Lease; the others watch and wait. Reads the kubeconfig "
+        "($KUBECONFIG or ~/.kube/config) or, in a pod, its ServiceAccount.",
     )
     scope = run.add_mutually_exclusive_group()
     scope.add_argument(
@@ -138,10 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"port of the operator's /metrics (default: {defaults.DEFAULT_METRICS_PORT}; 0 off)",
     )
     run.add_argument(
-        "--standalone",
-        action="store_true",
-        default=True,
-        help="no kopf peering (the default and only mode: run one replica)",
+        "--leader-election-namespace",
+        default=os.environ.get(LEASE_NAMESPACE_ENV, ""),
+        metavar="NS",
+        help=f"namespace of the leader-election Lease (default: ${LEASE_NAMESPACE_ENV}, the "
+        "chart sets it to the release's; '' runs without election: one replica only)",
+    )
+    run.add_argument(
+        "--leader-election-lease",
+        default=defaults.DEFAULT_LEASE,
+        metavar="NAME",
+        help=f"name of the Lease; replicas that share it share the work (default: "
+        f"{defaults.DEFAULT_LEASE})",
     )
     base = defaults.Settings()
     for flag, field, what in (
@@ -165,7 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "--force-delete-after",
             "force_delete_after",
-            "seconds a deleted pod may stay terminating before it is force-deleted",
+            "seconds a pod may stay terminating past its grace period before it is "
+            "force-deleted (only when its node is NotReady or gone)",
+        ),
+        (
+            "--lease-duration",
+            "lease_duration",
+            "seconds the leader's Lease holds without renewal (a takeover waits this long)",
         ),
     ):
         run.add_argument(

@@ -53,6 +53,9 @@ class OperatorMetrics:
         )
         for handler in HANDLERS:  # a healthy operator shows 0, not "no data"
             self.reconcile_errors.labels(handler=handler)
+        self.leader = Gauge(
+            names.LEADER, "1 while this replica holds the leader Lease and acts", registry=r
+        )
         self.progress_reads = Counter(
             names.PROGRESS_READS,
             "Reads of a chief's /metrics: ok, failed, or skipped (no-scrape node, not running)",

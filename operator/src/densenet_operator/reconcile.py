@@ -69,6 +69,9 @@ class Reconciler:
         self._samples: dict[Key, progress.Sample] = {}
         self._pod_marks: dict[str, tuple] = {}  # pod uid -> what the decision last saw
         self._stop = threading.Event()
+        # Set while this replica acts: always without leader election, else while it holds
+        # the Lease. A follower keeps its watches and the list of jobs, and does nothing else.
+        self.active = threading.Event()
         # Events are posted off the reconcile path: they inform, nothing waits for them.
         self._events: queue.Queue[tuple[dict[str, Any], policy.Event]] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -77,7 +80,16 @@ class Reconciler:
     def trigger(self, namespace: str, name: str, handler: str) -> None:
         key = (namespace, name)
         self.known.add(key)
-        self.coalescer.run(key, lambda: self._timed(key, handler))
+        if self.active.is_set():
+            self.coalescer.run(key, lambda: self._timed(key, handler))
+
+    def set_active(self, active: bool) -> None:
+        """Start acting (the resync then visits every known job) or stop."""
+        if active:
+            self.active.set()
+        else:
+            self.active.clear()
+        self.metrics.leader.set(1 if active else 0)
 
     def job_needs_look(self, namespace: str, name: str, body: Mapping[str, Any]) -> bool:
         """A job event matters unless it only echoes a status we wrote for its current spec."""
@@ -249,7 +261,9 @@ class Reconciler:
         with ThreadPoolExecutor(progress.READERS, thread_name_prefix="progress") as pool:
             while not self._stop.wait(self.settings.progress_interval):
                 running = [
-                    key for key, phase in list(self.phases.items()) if phase == policy.RUNNING
+                    key
+                    for key, phase in list(self.phases.items())
+                    if phase == policy.RUNNING and self.active.is_set()
                 ]
                 for _ in pool.map(self._read_progress_logged, running):
                     pass

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+import threading
 
 import kopf
 from kubernetes import client as kube_client
@@ -13,6 +14,7 @@ from kubernetes import config as kube_config
 
 from . import handlers
 from .kube import Cluster, Transport
+from .leader import LeaderElector, LeaseConfig, identity
 from .opmetrics import OperatorMetrics
 from .reconcile import Reconciler
 from .settings import Settings
@@ -46,16 +48,56 @@ def run(args: argparse.Namespace) -> int:
     metrics = OperatorMetrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    reconciler = Reconciler(Cluster(transport), settings_from(args), metrics)
+    settings = settings_from(args)
+    reconciler = Reconciler(Cluster(transport), settings, metrics)
     registry = kopf.OperatorRegistry()
     handlers.register(registry)
     namespaces = args.namespaces or []
-    kopf.run(
-        registry=registry,
-        memo=kopf.Memo(reconciler=reconciler),
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=args.liveness or None,
+    stop = threading.Event()
+    lost = threading.Event()
+    thread: threading.Thread | None = None
+    if args.leader_election_namespace:
+        elector = _elector(transport, args, settings)
+
+        def stopped() -> None:
+            reconciler.set_active(False)
+            lost.set()
+            stop.set()
+
+        thread = threading.Thread(
+            target=elector.run,
+            args=(stop, lambda: reconciler.set_active(True), stopped),
+            name="leader-election",
+            daemon=True,
+        )
+        thread.start()
+    else:
+        logging.getLogger("densenet_operator").info("no leader election: run one replica only")
+        reconciler.set_active(True)
+    try:
+        kopf.run(
+            registry=registry,
+            memo=kopf.Memo(reconciler=reconciler),
+            standalone=True,  # kopf's peering is not used: leader.py says why
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=args.liveness or None,
+            stop_flag=stop,
+        )
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=5)  # lets it release the Lease
+    return 1 if lost.is_set() else 0
+
+
+def _elector(transport: Transport, args: argparse.Namespace, settings: Settings) -> LeaderElector:
+    duration = settings.lease_duration
+    config = LeaseConfig(
+        namespace=args.leader_election_namespace,
+        name=args.leader_election_lease,
+        duration=duration,
+        renew_deadline=duration * 2 / 3,
+        retry=max(duration / 7.5, 0.2),
     )
-    return 0
+    return LeaderElector(transport, config, identity())

@@ -14,6 +14,7 @@ DEFAULT_NO_SCRAPE_NODES = "densenet.dev/fake-node=true"
 # are checked against them).
 DEFAULT_LIVENESS = f"http://0.0.0.0:{ports.OPERATOR_HEALTH}{ports.HEALTH_PATH}"
 DEFAULT_METRICS_PORT = ports.OPERATOR_METRICS
+DEFAULT_LEASE = "densenet-operator"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Settings:
     # a pod still terminating this long after its grace period is force-deleted (its node is
     # gone): a restart never waits forever (kubeflow/trainer#2072)
     force_delete_after: float = 60.0
+    # leader election: the Lease holds this long unrenewed (client-go's default)
+    lease_duration: float = 15.0
 
     def no_scrape_labels(self) -> dict[str, str]:
         pairs = [p.strip() for p in self.no_scrape_nodes.split(",") if p.strip()]
