@@ -22,6 +22,7 @@ from densenet_operator import cli, schema
 from densenet_trainer import flags
 from densenet_trainer.config import TrainerConfig
 from densenet_trainer.launch import plan as launch
+from tests.contract.pods import container_environ
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
@@ -152,11 +153,10 @@ SPECS = {
 }
 
 
-def _rendered_pods(path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    """The pods `densenet-operator render -o json` prints for a job file."""
+def _rendered(path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The objects `densenet-operator render -o json` prints for a job file."""
     assert cli.main(["render", "-f", str(path), "-o", "json"]) == 0, capsys.readouterr().err
-    items = json.loads(capsys.readouterr().out)["items"]
-    return [item for item in items if item["kind"] == "Pod"]
+    return json.loads(capsys.readouterr().out)["items"]
 
 
 def _expected(job_name: str, spec: dict[str, Any], local_rank: int) -> dict[str, Any]:
@@ -203,7 +203,9 @@ def _expected(job_name: str, spec: dict[str, Any], local_rank: int) -> dict[str,
     return want
 
 
-def _trainer_commands(pod: dict[str, Any], kind: str, per_pod: int) -> list[list[str]]:
+def _trainer_commands(
+    pod: dict[str, Any], kind: str, per_pod: int, environ: dict[str, str]
+) -> list[list[str]]:
     """Each trainer process's command line: the container's, or densenet-launch's children
     as the launcher itself builds them from the pod's command and environment."""
     (container,) = pod["spec"]["containers"]
@@ -211,7 +213,6 @@ def _trainer_commands(pod: dict[str, Any], kind: str, per_pod: int) -> list[list
     if kind not in LAUNCHED:
         return [command]
     assert command[0] == trainer_cli.LAUNCH, command
-    environ = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     plan = launch.parse(command[1:], environ)  # UserError: the launcher refuses the operator
     assert plan.nproc == per_pod
     index = int(pod["metadata"]["labels"]["densenet.dev/replica-index"])
@@ -223,13 +224,16 @@ def _trainer_commands(pod: dict[str, Any], kind: str, per_pod: int) -> list[list
     return children
 
 
-def _check_job(job: dict[str, Any], pods: list[dict[str, Any]]) -> int:
+def _check_job(job: dict[str, Any], items: list[dict[str, Any]], root: Path) -> int:
     spec = schema.apply(job)["spec"]
+    pods = [item for item in items if item["kind"] == "Pod"]
+    config_maps = [item for item in items if item["kind"] == "ConfigMap"]
     assert len(pods) == spec["replicas"]
     checked = 0
     for pod in pods:
         accelerator = spec["accelerator"]
-        commands = _trainer_commands(pod, accelerator["type"], accelerator["perPod"])
+        environ = container_environ(pod, config_maps, root / pod["metadata"]["name"])
+        commands = _trainer_commands(pod, accelerator["type"], accelerator["perPod"], environ)
         for local_rank, command in enumerate(commands):
             assert command[0] == trainer_cli.TRAIN, command
             config = flags.parse(command[1:])  # UserError: the trainer refuses the operator
@@ -244,10 +248,10 @@ def _check_job(job: dict[str, Any], pods: list[dict[str, Any]]) -> int:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_every_example_renders_commands_the_trainer_accepts_as_meant(
-    path: Path, capsys: pytest.CaptureFixture[str]
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job = yaml.safe_load(path.read_text())
-    assert _check_job(job, _rendered_pods(path, capsys)) >= 1
+    assert _check_job(job, _rendered(path, capsys), tmp_path) >= 1
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -256,7 +260,7 @@ def test_a_job_setting_every_field_renders_commands_the_trainer_accepts_as_meant
 ) -> None:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(SPECS[name]))
-    assert _check_job(SPECS[name], _rendered_pods(path, capsys)) >= 2
+    assert _check_job(SPECS[name], _rendered(path, capsys), tmp_path) >= 2
 
 
 def test_the_full_job_sets_every_spec_field_that_maps_to_a_flag() -> None:

@@ -4,6 +4,7 @@ smallest valid job and set fields by dotted path."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,20 @@ class JobBuilder:
 
     def defaulted(self) -> Job:
         return Job.from_object(schema.apply(self.build()), "ns1")
+
+
+def process_limit_rule() -> dict[str, Any]:
+    """The CRD's rule on the trainer processes of a job (replicas x perPod)."""
+    spec = schema.openapi_schema()["properties"]["spec"]
+    (rule,) = [r for r in spec["x-kubernetes-validations"] if "self.replicas * " in r["rule"]]
+    return rule
+
+
+def process_limit() -> int:
+    """The most trainer processes (replicas x perPod) the CRD allows a job."""
+    pattern = r"self\.replicas \* self\.accelerator\.perPod <= (\d+)"
+    (limit,) = re.fullmatch(pattern, process_limit_rule()["rule"]).groups()
+    return int(limit)
 
 
 def load(path: Path) -> dict[str, Any]:

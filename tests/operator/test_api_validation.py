@@ -472,6 +472,14 @@ CORPUS: list[Case] = [
         mounts("/user/serverid/devindex/config"),
         base=lambda: ascend()().set("spec.template.volumes", VOLUME),
     ),
+    case(
+        "mount over the tf cluster file",
+        "spec.template.volumeMounts",
+        "spec.template.volumeMounts",
+        mounts("/etc/densenet"),
+        mounts(env.TF_CLUSTER_DIR),
+        base=with_volume,
+    ),
     # --- the rest of the spec ---
     case(
         "volume name the operator owns",
@@ -479,6 +487,13 @@ CORPUS: list[Case] = [
         "spec.template.volumes",
         [{"name": "data", "emptyDir": {}}],
         [{"name": "dataset", "emptyDir": {}}],
+    ),
+    case(
+        "volume name of the tf cluster",
+        "spec.template.volumes",
+        "spec.template.volumes",
+        [{"name": "cluster", "emptyDir": {}}],
+        [{"name": "tf-cluster", "emptyDir": {}}],
     ),
     case(
         "clean pod policy",

@@ -4,12 +4,13 @@ written by hand from the issue and REFERENCE.md, never produced by the code unde
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
 
 from densenet_operator.render import render
-from tests.operator.jobs import IMAGE, JobBuilder
+from tests.operator.jobs import IMAGE, JobBuilder, process_limit
 
 MEMORY = "spec.template.resources.requests.memory"
 
@@ -85,17 +86,22 @@ def test_cpu_pod_golden():
                         {"name": "DENSENET_JOB_IDENTITY", "value": "ns1/smoke"},
                         {"name": "DENSENET_RANK", "value": "1"},
                         {
-                            "name": "TF_CONFIG",
-                            "value": '{"cluster":{"worker":["smoke-worker-0.smoke.ns1.svc:2222",'
-                            '"smoke-worker-1.smoke.ns1.svc:2222"]},'
-                            '"task":{"type":"worker","index":1}}',
+                            "name": "DENSENET_TF_CLUSTER_FILE",
+                            "value": "/etc/densenet/tf-cluster/cluster.json",
                         },
+                        {"name": "DENSENET_TF_TASK_TYPE", "value": "worker"},
+                        {"name": "DENSENET_TF_TASK_INDEX", "value": "1"},
                     ],
                     "ports": [{"name": "metrics", "containerPort": 9410, "protocol": "TCP"}],
                     "resources": {},
                     "volumeMounts": [
                         {"name": "checkpoints", "mountPath": "/checkpoints"},
                         {"name": "scratch", "mountPath": "/tmp"},
+                        {
+                            "name": "tf-cluster",
+                            "mountPath": "/etc/densenet/tf-cluster",
+                            "readOnly": True,
+                        },
                     ],
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
@@ -107,9 +113,93 @@ def test_cpu_pod_golden():
             "volumes": [
                 {"name": "checkpoints", "emptyDir": {}},
                 {"name": "scratch", "emptyDir": {}},
+                {"name": "tf-cluster", "configMap": {"name": "smoke-tf-cluster"}},
             ],
         },
     }
+
+
+def test_cpu_tf_cluster_config_map_golden():
+    """TF_CONFIG's cluster, once per job: what every pod's TF_CONFIG used to carry."""
+    (cm,) = render(JobBuilder("smoke").replicas(2).defaulted(), IMAGE).config_maps
+    assert cm == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "smoke-tf-cluster",
+            "namespace": "ns1",
+            "labels": {
+                "app.kubernetes.io/name": "densenet-trainer",
+                "app.kubernetes.io/managed-by": "densenet-operator",
+                "densenet.dev/job-name": "smoke",
+                "densenet.dev/accelerator": "cpu",
+            },
+        },
+        "immutable": True,
+        "data": {
+            "cluster.json": '{"worker":["smoke-worker-0.smoke.ns1.svc:2222",'
+            '"smoke-worker-1.smoke.ns1.svc:2222"]}'
+        },
+    }
+
+
+def tf_config_of(manifests, pod: dict) -> dict:
+    """The TF_CONFIG a pod's first process assembles: the mounted ConfigMap's file and the
+    pod's task (what tests/trainer and tests/contract check the trainer does)."""
+    env = env_of(pod)
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    (mount,) = [m for m in container(pod)["volumeMounts"] if m["name"] == "tf-cluster"]
+    config_map = volumes["tf-cluster"]["configMap"]["name"]
+    (data,) = [c["data"] for c in manifests.config_maps if c["metadata"]["name"] == config_map]
+    directory, key = env["DENSENET_TF_CLUSTER_FILE"].rsplit("/", 1)
+    assert directory == mount["mountPath"]
+    return {
+        "cluster": json.loads(data[key]),
+        "task": {"type": env["DENSENET_TF_TASK_TYPE"], "index": int(env["DENSENET_TF_TASK_INDEX"])},
+    }
+
+
+def env_shape(pod: dict) -> list[tuple[str, str]]:
+    """A pod's environment with its numbers (index, rank) blanked out."""
+    return [(e["name"], re.sub("[0-9]+", "N", e["value"])) for e in container(pod)["env"]]
+
+
+@pytest.mark.parametrize(
+    ("builder", "per_pod"),
+    [
+        (JobBuilder("c"), 1),
+        (JobBuilder("n").accelerator("nvidia", 8), 1),
+        (JobBuilder("g").accelerator("gaudi", 8).set(MEMORY, "1Gi"), 8),
+    ],
+)
+def test_a_pods_environment_does_not_grow_with_the_job(builder, per_pod):
+    """Whether a job has 2 pods or 500, each pod carries its task only: the worker list sits
+    once in the ConfigMap (at 128x8 Gaudi it is ~196 KB with long names, too long for one
+    environment string)."""
+    shapes = {}
+    for replicas in (2, 500):
+        manifests = render(builder.replicas(replicas).defaulted(), IMAGE)
+        last = manifests.pods[-1]
+        shapes[replicas] = env_shape(last)
+        tf_config = tf_config_of(manifests, last)
+        assert tf_config["task"] == {"type": "worker", "index": (replicas - 1) * per_pod}
+        assert len(tf_config["cluster"]["worker"]) == replicas * per_pod
+        assert max(len(e["value"]) for e in container(last)["env"]) < 64
+    assert shapes[2] == shapes[500]
+
+
+def test_at_the_crds_limit_with_the_longest_names_every_object_fits():
+    """The CRD allows 4096 trainer processes (replicas x perPod): with a 52-character job
+    name and a 63-character namespace, the cluster ConfigMap stays under the API server's
+    1 MiB and no environment value grows."""
+    limit = process_limit()
+    job = JobBuilder("j" * 52, "n" * 63).accelerator("gaudi", 8).replicas(limit // 8)
+    manifests = render(job.set(MEMORY, "1Gi").defaulted(), IMAGE)
+    (cm,) = manifests.config_maps
+    size = sum(len(k) + len(v) for k, v in cm["data"].items())
+    assert 700_000 < size < 1024 * 1024
+    assert len(tf_config_of(manifests, manifests.pods[-1])["cluster"]["worker"]) == limit
+    assert max(len(e["value"]) for p in manifests.pods for e in container(p)["env"]) < 128
 
 
 def test_headless_service_gives_stable_names():
@@ -119,7 +209,6 @@ def test_headless_service_gives_stable_names():
     assert service["spec"]["publishNotReadyAddresses"] is True
     assert service["spec"]["selector"] == {"densenet.dev/job-name": "smoke"}
     assert [p["metadata"]["name"] for p in manifests.pods] == ["smoke-worker-0", "smoke-worker-1"]
-    assert manifests.config_maps == []
 
 
 @pytest.mark.parametrize(
@@ -129,7 +218,7 @@ def test_headless_service_gives_stable_names():
             JobBuilder("n").accelerator("nvidia", 8).replicas(2),
             ["densenet-train", "--device", "gpu"],
             {"nvidia.com/gpu": "8"},
-            {"DENSENET_RANK": "1", "TF_CONFIG": None},
+            {"DENSENET_RANK": "1", "DENSENET_TF_TASK_INDEX": "1"},
         ),
         (
             JobBuilder("a").accelerator("ascend", 8).replicas(2),
@@ -147,7 +236,7 @@ def test_headless_service_gives_stable_names():
             JobBuilder("g").accelerator("gaudi", 8).replicas(2).set(MEMORY, "1Gi"),
             ["densenet-launch", "--nproc", "8", "--", "densenet-train", "--device", "hpu"],
             {"habana.ai/gaudi": "8", "hugepages-2Mi": "4Gi"},
-            {"DENSENET_RANK": "8", "TF_CONFIG": None},
+            {"DENSENET_RANK": "8", "DENSENET_TF_TASK_INDEX": "8"},
         ),
     ],
 )
@@ -159,14 +248,13 @@ def test_accelerator_kinds(builder, command_head, resources, env):
     assert resources.items() <= c["resources"]["requests"].items()
     got = env_of(pod)
     for name, value in env.items():
-        assert name in got
-        if value is not None:
-            assert got[name] == value
+        assert got[name] == value
+    assert "TF_CONFIG" not in got
 
 
 def test_nvidia_tf_config_lists_one_worker_per_pod():
-    pod = render(JobBuilder("n").accelerator("nvidia", 8).replicas(2).defaulted(), IMAGE).pods[0]
-    assert json.loads(env_of(pod)["TF_CONFIG"]) == {
+    manifests = render(JobBuilder("n").accelerator("nvidia", 8).replicas(2).defaulted(), IMAGE)
+    assert tf_config_of(manifests, manifests.pods[0]) == {
         "cluster": {"worker": ["n-worker-0.n.ns1.svc:2222", "n-worker-1.n.ns1.svc:2222"]},
         "task": {"type": "worker", "index": 0},
     }
@@ -214,9 +302,10 @@ def test_ascend_static_pins_pods_to_their_nodes():
 
 
 def test_gaudi_device_plugin_mode_is_unprivileged():
-    pod = render(
+    manifests = render(
         JobBuilder("g").accelerator("gaudi", 8).set(MEMORY, "1Gi").defaulted(), IMAGE
-    ).pods[0]
+    )
+    pod = manifests.pods[0]
     assert pod["spec"]["hostIPC"] is True
     assert container(pod)["securityContext"] == {
         "allowPrivilegeEscalation": False,
@@ -224,7 +313,7 @@ def test_gaudi_device_plugin_mode_is_unprivileged():
         "capabilities": {"drop": ["ALL"], "add": ["SYS_NICE"]},
     }
     assert pod["metadata"]["annotations"] == {}
-    tf_config = json.loads(env_of(pod)["TF_CONFIG"])
+    tf_config = tf_config_of(manifests, pod)
     assert tf_config["cluster"]["worker"] == [f"g-worker-0.g.ns1.svc:{2410 + i}" for i in range(8)]
     assert tf_config["task"] == {"type": "worker", "index": 0}
 

@@ -81,6 +81,11 @@ class Job:
     def rank_table_configmap(self) -> str:
         return f"rings-config-{self.name}"
 
+    @property
+    def tf_cluster_configmap(self) -> str:
+        """The ConfigMap holding TF_CONFIG's cluster, once for every pod of the job."""
+        return f"{self.name}-tf-cluster"
+
     def selector_labels(self) -> dict[str, str]:
         return {LABEL_JOB: self.name}
 

@@ -33,6 +33,8 @@ KUEUE_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # The writable HOME of a read-only trainer container (the CRD reserves the volume name).
 SCRATCH_VOLUME = "scratch"
+# The API server's limit on a ConfigMap's data (keys and values together).
+CONFIG_MAP_LIMIT = 1024 * 1024
 # libyaml's parser when PyYAML has it: parsing the output is most of the render time.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -258,6 +260,7 @@ def render_config_maps(job: Job) -> list[dict[str, Any]]:
             namespace=job.namespace,
             labels=job.labels(),
             data=cm.data,
+            immutable=cm.immutable,
         )
         for cm in accelerator_of(job).config_maps(job)
     ]
@@ -291,6 +294,11 @@ def _check(manifests: Manifests, job: Job) -> None:
         names.add(key)
         if obj["metadata"]["namespace"] != job.namespace:
             raise RenderError(f"{key[0]} {key[1]!r} is not in namespace {job.namespace}")
+    for config_map in manifests.config_maps:
+        size = sum(len(k) + len(v.encode()) for k, v in config_map["data"].items())
+        if size > CONFIG_MAP_LIMIT:  # the CRD's limit on replicas x perPod keeps it under
+            name = config_map["metadata"]["name"]
+            raise RenderError(f"ConfigMap {name!r} holds {size} bytes, over {CONFIG_MAP_LIMIT}")
     for pod in manifests.pods:
         name = pod["metadata"]["name"]
         if len(name) > 63 or not DNS_LABEL.match(name):

@@ -3,11 +3,15 @@ plugin framework): what a pod of this kind needs beyond the common trainer pod."
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from densenet_contract import env
+
 from ...job import Job
+
+# The pod volume of the job's TF cluster ConfigMap (the CRD reserves the name).
+TF_CLUSTER_VOLUME = "tf-cluster"
 
 
 @dataclass
@@ -29,6 +33,8 @@ class PodParts:
 class ConfigMapData:
     name: str
     data: dict[str, str]
+    # Never changed after creation: kubelets then stop watching it (one watch per pod).
+    immutable: bool = False
 
 
 class Accelerator(Protocol):
@@ -49,7 +55,25 @@ def env_var(name: str, value: str | int) -> dict[str, str]:
     return {"name": name, "value": str(value)}
 
 
-def tf_config(workers: list[str], index: int) -> str:
-    """TF_CONFIG in Kubeflow TFJob's format: every worker process, and this one's index."""
-    config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-    return json.dumps(config, separators=(",", ":"))
+def tf_cluster_config_map(job: Job, workers: list[str]) -> ConfigMapData:
+    """TF_CONFIG's cluster, written once for the job instead of into every pod's environment
+    (whose size would grow with the job: densenet_contract.env)."""
+    text = env.tf_cluster_text({env.TF_TASK_WORKER: workers})
+    return ConfigMapData(job.tf_cluster_configmap, {env.TF_CLUSTER_KEY: text}, immutable=True)
+
+
+def tf_task_parts(job: Job, index: int) -> PodParts:
+    """A pod's part of TF_CONFIG: the mounted cluster file and its own task (the first
+    process's index; densenet-launch gives each further process index + its local rank).
+    The same few bytes whatever the size of the job."""
+    return PodParts(
+        env=[
+            env_var(env.TF_CLUSTER_FILE, env.TF_CLUSTER_PATH),
+            env_var(env.TF_TASK_TYPE, env.TF_TASK_WORKER),
+            env_var(env.TF_TASK_INDEX, index),
+        ],
+        volumes=[{"name": TF_CLUSTER_VOLUME, "configMap": {"name": job.tf_cluster_configmap}}],
+        volume_mounts=[
+            {"name": TF_CLUSTER_VOLUME, "mountPath": env.TF_CLUSTER_DIR, "readOnly": True}
+        ],
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from densenet_contract import env, ports, trainer_cli
+from densenet_contract import ports, trainer_cli
 
 from ...job import Job
-from .base import ConfigMapData, PodParts, env_var, tf_config
+from .base import ConfigMapData, PodParts, tf_cluster_config_map, tf_task_parts
 
 
 def worker_addresses(job: Job) -> list[str]:
@@ -21,7 +21,7 @@ class Cpu:
         return 1
 
     def config_maps(self, job: Job) -> list[ConfigMapData]:
-        return []
+        return [tf_cluster_config_map(job, worker_addresses(job))]
 
     def pod_parts(self, job: Job, index: int) -> PodParts:
-        return PodParts(env=[env_var(env.TF_CONFIG, tf_config(worker_addresses(job), index))])
+        return tf_task_parts(job, index)

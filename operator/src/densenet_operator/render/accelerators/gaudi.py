@@ -9,10 +9,10 @@ operator turns into an Event.
 
 from __future__ import annotations
 
-from densenet_contract import env, ports, trainer_cli
+from densenet_contract import ports, trainer_cli
 
 from ...job import ANNOTATION_PRIVILEGED, Job
-from .base import ConfigMapData, PodParts, env_var, tf_config
+from .base import ConfigMapData, PodParts, tf_cluster_config_map, tf_task_parts
 
 RESOURCE = "habana.ai/gaudi"
 HUGEPAGES = "hugepages-2Mi"
@@ -49,20 +49,19 @@ class Gaudi:
         return job.per_pod
 
     def config_maps(self, job: Job) -> list[ConfigMapData]:
-        return []
+        return [tf_cluster_config_map(job, worker_addresses(job))]
 
     def pod_parts(self, job: Job, index: int) -> PodParts:
         gaudi = job.spec["gaudi"]
         # densenet-launch gives each process task index = this + its local rank.
-        config = tf_config(worker_addresses(job), index * job.per_pod)
-        parts = PodParts(
-            resources={HUGEPAGES: gaudi["hugepages2Mi"]},
-            env=[env_var(env.TF_CONFIG, config)],
-            host_ipc=True,
-            add_capabilities=["SYS_NICE"],
-        )
+        parts = tf_task_parts(job, index * job.per_pod)
+        parts.resources = {HUGEPAGES: gaudi["hugepages2Mi"]}
+        parts.host_ipc = True
+        parts.add_capabilities = ["SYS_NICE"]
         if gaudi["mode"] == "hostDevices":
-            parts.volumes, parts.volume_mounts = host_devices(job.per_pod)
+            volumes, mounts = host_devices(job.per_pod)
+            parts.volumes += volumes
+            parts.volume_mounts += mounts
             parts.privileged = True
             parts.annotations[ANNOTATION_PRIVILEGED] = PRIVILEGED_NOTE.format(last=job.per_pod - 1)
         else:
