@@ -3,6 +3,13 @@ them) and print, per job, the time from apply until all its pods exist and until
 Running (p50, p99), plus the operator's peak RSS and CPU seconds.
 
     .venv/bin/python benchmarks/operator_scale.py [--jobs 100] [--pods-per-job 4]
+    .venv/bin/python benchmarks/operator_scale.py --render-only   # object sizes, no cluster
+
+First it prints what one large Gaudi-shaped job (--size-replicas 125 x 8 cards: 125 pods,
+1,000 trainer processes) puts into etcd, by pure rendering: the pods' total bytes, the
+ConfigMaps' and the largest single environment value, with TF_CONFIG's cluster in one
+ConfigMap ("now") and, reconstructed from the same render, inline in every pod's TF_CONFIG as
+before ("inline").
 
 Uses the local cluster (`make cluster-up`), or starts one and stops it at the end. Adds kwok
 nodes for the pods (110 pods each) and removes them, its namespace and the operator at the end.
@@ -12,6 +19,7 @@ The API server's rate limits are the control plane's defaults.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -25,7 +33,11 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes import watch
 
-from densenet_operator import schema
+from densenet_contract import env as contract_env
+from densenet_operator import DEFAULT_TRAINER_IMAGE, schema
+from densenet_operator.job import Job
+from densenet_operator.render import render
+from densenet_operator.render.accelerators.base import TF_CLUSTER_VOLUME
 from devcluster import cluster as devcluster
 from devcluster.config import ClusterPaths
 from devcluster.nodes import FAKE_TOLERATION, FakeNodeSpec, node_manifest
@@ -50,6 +62,64 @@ def job(name: str, pods: int, selector: dict[str, str]) -> dict:
             "scheduling": {"nodeSelector": selector, "tolerations": [FAKE_TOLERATION]},
         },
     }
+
+
+def gaudi_job(name: str, namespace: str, replicas: int) -> Job:
+    obj = {
+        "apiVersion": schema.API_VERSION,
+        "kind": schema.KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "accelerator": {"type": "gaudi", "perPod": 8},
+            "dataset": {"format": "synthetic"},
+            "template": {"resources": {"requests": {"memory": "64Gi"}}},
+        },
+    }
+    return Job.from_object(schema.apply(obj))
+
+
+def inline_tf_config(pod: dict, cluster: str) -> dict:
+    """``pod`` as the operator rendered it before the cluster file: the whole TF_CONFIG in its
+    environment, no cluster variables, volume or mount."""
+    pod = json.loads(json.dumps(pod))
+    (container,) = pod["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    ours = (contract_env.TF_CLUSTER_FILE, contract_env.TF_TASK_TYPE, contract_env.TF_TASK_INDEX)
+    value = contract_env.tf_config_text(
+        json.loads(cluster), env[contract_env.TF_TASK_TYPE], int(env[contract_env.TF_TASK_INDEX])
+    )
+    container["env"] = [e for e in container["env"] if e["name"] not in ours]
+    container["env"].append({"name": contract_env.TF_CONFIG, "value": value})
+    container["volumeMounts"] = [
+        m for m in container["volumeMounts"] if m["name"] != TF_CLUSTER_VOLUME
+    ]
+    pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if v["name"] != TF_CLUSTER_VOLUME]
+    return pod
+
+
+def object_sizes(replicas: int, name: str, namespace: str) -> None:
+    """Print the bytes a Gaudi job of ``replicas`` x 8 puts into etcd, now and inline."""
+    manifests = render(gaudi_job(name, namespace, replicas), DEFAULT_TRAINER_IMAGE)
+    (cluster_map,) = manifests.config_maps
+    cluster = cluster_map["data"][contract_env.TF_CLUSTER_KEY]
+
+    def size(obj: dict) -> int:
+        return len(json.dumps(obj, separators=(",", ":")))
+
+    def largest_env(pods: list[dict]) -> int:
+        return max(len(e["value"]) for p in pods for e in p["spec"]["containers"][0]["env"])
+
+    inline = [inline_tf_config(pod, cluster) for pod in manifests.pods]
+    print(
+        f"gaudi {replicas} x 8 ({len(manifests.pods)} pods, {replicas * 8} processes), "
+        f"{len(name)}-character job name, {len(namespace)}-character namespace:"
+    )
+    for label, pods, maps in (("inline", inline, []), ("now", manifests.pods, [cluster_map])):
+        print(
+            f"  {label:>6}: pods {sum(map(size, pods)):>10,} bytes, ConfigMap "
+            f"{sum(map(size, maps)):>8,} bytes, largest env value {largest_env(pods):>7,} bytes"
+        )
 
 
 class PodTimes(threading.Thread):
@@ -103,7 +173,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--pods-per-job", type=int, default=4)
+    parser.add_argument("--size-replicas", type=int, default=125, help="pods of the sized job")
+    parser.add_argument(
+        "--render-only", action="store_true", help="print the object sizes only: no cluster"
+    )
     args = parser.parse_args()
+    object_sizes(args.size_replicas, "dn121-gaudi", "bench")
+    # The longest names the CRD allows: the worst case for every address in TF_CONFIG.
+    object_sizes(args.size_replicas, "j" * 52, "n" * 63)
+    if args.render_only:
+        return 0
 
     paths = ClusterPaths.default()
     was_running = all(healthy for _, _, healthy in devcluster.status(paths))
