@@ -34,7 +34,9 @@ def chart_rbac(namespace: str) -> list[dict[str, Any]]:
     return render(
         "--set", f"watchNamespaces={{{namespace}}}",
         # Unique cluster-scoped names per namespace (a namespace name has at most 63 chars).
-        "--set", f"fullnameOverride=dnop-{namespace}"[:63],
+        # (The slice is of the name only: cutting the whole --set string made parametrized
+        # tests' namespaces share one ClusterRoleBinding, bound to the first one's account.)
+        "--set", "fullnameOverride=" + f"dnop-{namespace}"[:63],
         *show, release="dnop", namespace=namespace,
     )  # fmt: skip
 
