@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from densenet_operator import schema
+from densenet_operator.lifecycle import creation_refused, decide, stuck_nodes
 from densenet_operator.pods import view
-from densenet_operator.policy import creation_refused, decide, stuck_nodes
 from densenet_operator.settings import Settings
 from tests.operator.jobs import JobBuilder
 

@@ -1,8 +1,10 @@
 """kopf wiring: watches on jobs and their pods trigger the reconciler; nothing else here.
 
-kopf gives the watch streams, login (kubeconfig or in-cluster), namespace selection, the
-liveness endpoint and Events' plumbing; the level-based reconcile (reconcile.py) keeps every
-piece of state in the job's status, so handlers store nothing in the objects.
+kopf gives the watch streams (the pod stream selected on the server by the managed-by label, so
+the operator never streams other pods of the cluster), an index of those pods by job (the
+reconciler reads it instead of listing pods), login (kubeconfig or in-cluster), namespace
+selection and the liveness endpoint. The level-based reconcile (reconcile.py) keeps every piece
+of state in the job's status, so handlers store nothing in the objects.
 """
 
 from __future__ import annotations
@@ -33,19 +35,35 @@ def register(registry: kopf.OperatorRegistry) -> None:
         settings.posting.level = logging.WARNING  # our Events are posted by the reconciler
         settings.execution.max_workers = WORKERS
         settings.watching.server_timeout = 300
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.watching.label_selectors["", "v1", "pods"] = f"{LABEL_MANAGED_BY}={MANAGER}"
         memo.reconciler.start()
 
     @kopf.on.cleanup(registry=registry)
     def stop(memo: kopf.Memo, **_: Any) -> None:
         memo.reconciler.stop()
 
+    @kopf.index(
+        "", "v1", "pods", id="pods_by_job", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry
+    )
+    def pods_by_job(
+        namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any
+    ) -> dict[tuple[str, str], dict[str, Any]] | None:
+        job_name = labels.get(LABEL_JOB)
+        return {(namespace, job_name): dict(body)} if job_name else None
+
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def job_changed(
-        type: str, name: str, namespace: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+        *,
+        type: str,
+        name: str,
+        namespace: str,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        pods_by_job: kopf.Index,
+        **_: Any,
     ) -> None:
         reconciler: Reconciler = memo.reconciler
+        reconciler.pod_index = pods_by_job
         if type == "DELETED":
             reconciler.forget(namespace, name)
         elif reconciler.job_needs_look(namespace, name, body):
@@ -53,13 +71,16 @@ def register(registry: kopf.OperatorRegistry) -> None:
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
     def pod_changed(
+        *,
         type: str,
         labels: dict[str, str],
         namespace: str,
         body: kopf.Body,
         memo: kopf.Memo,
+        pods_by_job: kopf.Index,
         **_: Any,
     ) -> None:
+        memo.reconciler.pod_index = pods_by_job
         job_name = labels.get(LABEL_JOB)
         if job_name and memo.reconciler.pod_needs_look(type, body):
             memo.reconciler.trigger(namespace, job_name, "pod")

@@ -29,8 +29,8 @@ from urllib.parse import quote
 import urllib3
 from kubernetes import client as kube_client
 
-from .job import LABEL_JOB, MANAGER
-from .policy import Event, timestamp
+from .job import MANAGER
+from .lifecycle import Event, timestamp
 from .schema import GROUP, PLURAL, VERSION
 
 NODE_CACHE_SECONDS = 60.0
@@ -179,15 +179,6 @@ class Cluster:
 
     def now(self) -> datetime:
         return self.api.now()
-
-    def list_pods(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        """The pods of ``job``: its label selects them on the server, its uid as their
-        controller makes them its own (a pod left by an earlier job of the name is not)."""
-        meta = job["metadata"]
-        path = collection_path("v1", "Pod", meta["namespace"])
-        params = {"labelSelector": f"{LABEL_JOB}={meta['name']}"}
-        items = self.api.request("GET", path, params=params)["items"]
-        return [pod for pod in items if owned_by(pod, meta["uid"])]
 
     def node_ready(self, name: str) -> bool | None:
         """Whether node ``name``'s Ready condition is True; None when the node is gone."""

@@ -1,4 +1,5 @@
-"""The reconcile decision: job and pods in, what to do out. Pure: no I/O, no clock.
+"""The job's state machine (its lifecycle): job and pods in, the next status and what to do
+out. Pure: no I/O, no clock.
 
 Level-based: every call looks at the whole job and every pod it owns and returns the complete
 next status plus the actions that bring the cluster there. The state that must survive an

@@ -51,12 +51,9 @@ class PodView:
     phase: str  # Pending, Running, Succeeded, Failed, Unknown
     deleting: bool
     deletion_time: datetime | None
-    grace_seconds: int
     created: datetime | None
     node_name: str
-    pod_ip: str
     exit_code: int | None  # the trainer container's, once terminated
-    signal: int | None
     termination_reason: str  # Error, Completed, OOMKilled, ...
     evicted: bool
     not_started_reason: str  # Unschedulable, ImagePullBackOff, CreateContainerConfigError, ...
@@ -137,12 +134,9 @@ def view(pod: dict[str, Any]) -> PodView:
         phase=status.get("phase") or "Pending",
         deleting=bool(meta.get("deletionTimestamp")),
         deletion_time=parse_time(meta.get("deletionTimestamp")),
-        grace_seconds=int(meta.get("deletionGracePeriodSeconds") or 0),
         created=parse_time(meta.get("creationTimestamp")),
         node_name=spec.get("nodeName") or "",
-        pod_ip=status.get("podIP") or "",
         exit_code=terminated.get("exitCode"),
-        signal=terminated.get("signal"),
         termination_reason=terminated.get("reason") or "",
         evicted=evicted,
         not_started_reason=reason,

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from densenet_contract import metrics, ports
 
 from .job import LABEL_ATTEMPT, LABEL_INDEX, Job
-from .policy import timestamp
+from .lifecycle import timestamp
 
 # What one read of a chief's /metrics may cost: the trainer's page is a few KiB, so a page
 # past MAX_BYTES or a read past READ_DEADLINE (a slow or hostile endpoint dripping bytes) is a

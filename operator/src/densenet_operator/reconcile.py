@@ -1,25 +1,28 @@
-"""Runs the reconcile decision against the cluster: one reconcile per job at a time, events
-coalesced, every known job looked at again on a timer, progress read on its own thread."""
+"""Runs the job's state machine (lifecycle.py) against the cluster: reads the job and its pods,
+decides, and carries the plan out in a crash-safe order. When it runs is workqueue.py's
+(coalesced per job, timers), Events go through events.py, progress through progress_poller.py;
+every known job is looked at again on the resync interval."""
 
 from __future__ import annotations
 
 import copy
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import policy, progress
+from . import lifecycle
+from .events import EventRecorder
 from .job import ANNOTATION_PRIVILEGED, Job
-from .kube import ApiError, Cluster, ForeignObjectError
+from .kube import ApiError, Cluster, ForeignObjectError, owned_by
 from .opmetrics import OperatorMetrics
 from .pods import view
+from .progress_poller import ProgressPoller
 from .render import ranktable, render_pod, render_shared
 from .settings import Settings
+from .workqueue import Coalescer, Timers
 
 log = logging.getLogger("densenet_operator")
 Key = tuple[str, str]  # namespace, name
@@ -30,31 +33,6 @@ RETRY_AFTER_ERROR = 1.0
 CONFLICT_RETRIES = 3
 
 
-class Coalescer:
-    """At most one run per key at a time; triggers during a run cause exactly one more run."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state: dict[Key, bool] = {}  # key -> triggered again while running
-
-    def run(self, key: Key, work: Callable[[], None]) -> None:
-        with self._lock:
-            if key in self._state:
-                self._state[key] = True
-                return
-            self._state[key] = False
-        try:
-            while True:
-                work()
-                with self._lock:
-                    if not self._state[key]:
-                        return
-                    self._state[key] = False
-        finally:
-            with self._lock:
-                self._state.pop(key, None)
-
-
 class Reconciler:
     def __init__(self, cluster: Cluster, settings: Settings, metrics: OperatorMetrics) -> None:
         self.cluster = cluster
@@ -63,17 +41,18 @@ class Reconciler:
         self.coalescer = Coalescer()
         self.phases: dict[Key, str] = {}
         self.known: set[Key] = set()  # every job seen: the resync visits each
+        # kopf's index of the operator's pods by (namespace, job name), set by the handlers
+        # before the first trigger; read, never written, here.
+        self.pod_index: Mapping[Key, Iterable[dict[str, Any]]] = {}
         self._errors: dict[Key, int] = {}  # consecutive failed reconciles, for the retry delay
-        self._timers: dict[Key, threading.Timer] = {}
-        self._timers_lock = threading.Lock()
-        self._samples: dict[Key, progress.Sample] = {}
+        self.timers = Timers(lambda key: self.trigger(*key, "timer"))  # type: ignore[misc]
         self._pod_marks: dict[str, tuple] = {}  # pod uid -> what the decision last saw
         self._stop = threading.Event()
         # Set while this replica acts: always without leader election, else while it holds
         # the Lease. A follower keeps its watches and the list of jobs, and does nothing else.
         self.active = threading.Event()
-        # Events are posted off the reconcile path: they inform, nothing waits for them.
-        self._events: queue.Queue[tuple[dict[str, Any], policy.Event]] = queue.Queue()
+        self.events = EventRecorder(cluster)
+        self.progress = ProgressPoller(cluster, settings, metrics, self.events, self.pods_of)
         self._threads: list[threading.Thread] = []
 
     # --- entry points -------------------------------------------------------------------
@@ -119,24 +98,24 @@ class Reconciler:
         self.known.discard(key)
         self._errors.pop(key, None)
         self.phases.pop(key, None)
-        self._samples.pop(key, None)
-        with self._timers_lock:
-            timer = self._timers.pop(key, None)
-        if timer:
-            timer.cancel()
+        self.progress.forget(key)
+        self.timers.cancel(key)
         self.metrics.set_phases(list(self.phases.values()))
 
     def start(self) -> None:
-        for target in (self._resync_loop, self._progress_loop, self._event_loop):
-            thread = threading.Thread(target=target, name=target.__name__, daemon=True)
+        loops = {
+            "resync": (self._resync_loop,),
+            "events": (self.events.run, self._stop),
+            "progress": (self.progress.run, self._stop, self._running),
+        }
+        for name, (target, *args) in loops.items():
+            thread = threading.Thread(target=target, args=args, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        with self._timers_lock:
-            for timer in self._timers.values():
-                timer.cancel()
+        self.timers.cancel_all()
 
     # --- one reconcile ------------------------------------------------------------------
     def _timed(self, key: Key, handler: str) -> None:
@@ -157,7 +136,7 @@ class Reconciler:
             delay = min(RETRY_AFTER_ERROR * 2 ** (errors - 1), self.settings.resync_interval)
             log.exception("reconcile of %s/%s failed; retrying in %gs", *key, delay)
             if key in self.known:
-                self._schedule(key, delay)
+                self.timers.schedule(key, delay)
         finally:
             self.metrics.reconcile_seconds.labels(handler=handler).observe(
                 time.perf_counter() - start
@@ -168,16 +147,25 @@ class Reconciler:
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.forget(namespace, name)
             return
-        pods = [view(p) for p in self.cluster.list_pods(obj)]
+        pods = [view(p) for p in self.pods_of(obj)]
         now = self.cluster.now()
         nodes = {
             node: self.cluster.node_ready(node)
-            for node in policy.stuck_nodes(pods, now, self.settings)
+            for node in lifecycle.stuck_nodes(pods, now, self.settings)
         }
-        plan = policy.decide(obj, pods, now, self.settings, nodes)
+        plan = lifecycle.decide(obj, pods, now, self.settings, nodes)
         self.apply(obj, plan, now)
 
-    def apply(self, obj: dict[str, Any], plan: policy.Plan, now: datetime) -> None:
+    def pods_of(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pods of job ``obj`` as kopf's index has them: those with its name's label
+        whose controller is this job (its uid), so pods left by an earlier job of the name
+        are not its own. list() copies the index's store in one step (no Python code runs
+        while it iterates), so kopf's updates on its own thread cannot tear it."""
+        meta = obj["metadata"]
+        pods = list(self.pod_index.get((meta["namespace"], meta["name"]), ()))
+        return [pod for pod in pods if owned_by(pod, meta["uid"])]
+
+    def apply(self, obj: dict[str, Any], plan: lifecycle.Plan, now: datetime) -> None:
         """Carry out ``plan`` in an order a crash at any point cannot make wrong: the rank
         table (what the pods read), then the status (the intent: attempt, restarts) under a
         resourceVersion precondition, then the deletions, then the creations; a refused
@@ -203,22 +191,22 @@ class Reconciler:
                 # The API refused a child (quota, admission, a foreign object with our name):
                 # the job says so and creation backs off; the pods that exist stay.
                 status = copy.deepcopy(plan.status)
-                delay, event = policy.creation_refused(status, err.message, now, self.settings)
+                delay, event = lifecycle.creation_refused(status, err.message, now, self.settings)
                 stored = self.cluster.patch_status(stored, status)
                 plan.events.append(event)
                 plan.due_in(delay)
         for event in plan.events:
-            self._events.put((stored, event))
+            self.events.post(stored, event)
         for counter in plan.counters:
             self.metrics.count(counter, **labels)
-        self.phases[key] = plan.status.get("phase", policy.PENDING)
+        self.phases[key] = plan.status.get("phase", lifecycle.PENDING)
         self.metrics.set_phases(list(self.phases.values()))
         if plan.delete_job:
             self.cluster.delete_job(job.namespace, job.name)
         elif plan.requeue_after is not None and plan.requeue_after < self.settings.resync_interval:
-            self._schedule(key, plan.requeue_after)
+            self.timers.schedule(key, plan.requeue_after)
 
-    def create_children(self, job: Job, obj: dict[str, Any], plan: policy.Plan) -> None:
+    def create_children(self, job: Job, obj: dict[str, Any], plan: lifecycle.Plan) -> None:
         for child in render_shared(job).objects():
             self.cluster.create(child, obj)
         labels = {"namespace": job.namespace, "accelerator": job.accelerator}
@@ -229,17 +217,7 @@ class Reconciler:
                 note = pod["metadata"]["annotations"].get(ANNOTATION_PRIVILEGED)
                 if note:
                     message = f"{pod['metadata']['name']}: {note}"
-                    plan.events.append(policy.Event(policy.WARNING, "PrivilegedPod", message))
-
-    def _schedule(self, key: Key, seconds: float) -> None:
-        timer = threading.Timer(seconds, self.trigger, args=(*key, "timer"))
-        timer.daemon = True
-        with self._timers_lock:
-            old = self._timers.pop(key, None)
-            if old:
-                old.cancel()
-            self._timers[key] = timer
-        timer.start()
+                    plan.events.append(lifecycle.Event(lifecycle.WARNING, "PrivilegedPod", message))
 
     # --- background loops ---------------------------------------------------------------
     def _resync_loop(self) -> None:
@@ -247,56 +225,8 @@ class Reconciler:
             for key in list(self.known):
                 self.trigger(*key, "resync")
 
-    def _event_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                obj, event = self._events.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            self.cluster.post_event(obj, event)
-
-    def _progress_loop(self) -> None:
-        """Every interval, the progress of every Running job, read concurrently (a bounded
-        pool): one slow endpoint delays no other job's read."""
-        with ThreadPoolExecutor(progress.READERS, thread_name_prefix="progress") as pool:
-            while not self._stop.wait(self.settings.progress_interval):
-                running = [
-                    key
-                    for key, phase in list(self.phases.items())
-                    if phase == policy.RUNNING and self.active.is_set()
-                ]
-                for _ in pool.map(self._read_progress_logged, running):
-                    pass
-
-    def _read_progress_logged(self, key: Key) -> None:
-        try:
-            self.read_progress(*key)
-        except Exception:
-            log.exception("reading the progress of %s/%s failed", *key)
-
-    def read_progress(self, namespace: str, name: str) -> None:
-        obj = self.cluster.read_job(namespace, name)
-        if obj is None:
-            return
-        job = Job.from_object(obj)
-        status = obj.get("status") or {}
-        pods = self.cluster.list_pods(obj)
-        url = progress.chief_endpoint(
-            job, status, pods, self.cluster.node_labels, self.settings.no_scrape_labels()
-        )
-        if url is None:
-            self.metrics.progress_reads.labels(result="skipped").inc()
-            return
-        text = progress.fetch(url)
-        self.metrics.progress_reads.labels(result="failed" if text is None else "ok").inc()
-        if text is None:
-            return  # status.progress.updated ages: that is the signal
-        now = self.cluster.now()
-        key = (namespace, name)
-        new = progress.progress(progress.parse(text), job.spec, self._samples.get(key), now)
-        if "step" in new:
-            self._samples[key] = progress.Sample(new["step"], now)
-        message = progress.fallback_event(status.get("progress") or {}, new)
-        if message:
-            self._events.put((obj, policy.Event(policy.WARNING, "CheckpointFallback", message)))
-        self.cluster.patch_status(obj, {**status, "progress": new}, precondition=False)
+    def _running(self) -> list[Key]:
+        """Jobs whose progress is read: the Running ones, while this replica acts."""
+        if not self.active.is_set():
+            return []
+        return [key for key, phase in list(self.phases.items()) if phase == lifecycle.RUNNING]
