@@ -9,7 +9,7 @@ import tarfile
 import pytest
 import yaml
 
-from tests.deploy.tools import CHART, RULES, by_kind, helm, one, render, run
+from tests.deploy.tools import CHART, RULES, by_kind, helm, one, render, rule_set, run
 
 MONITORING_API = ("--api-versions", "monitoring.coreos.com/v1")
 MONITORING_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
@@ -33,16 +33,6 @@ NODE_RULES = {("", "nodes", "get")}
 VOLCANO_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "create")}
 # Leader election: the operator's Lease in the release namespace.
 LEASE_RULES = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
-
-
-def rule_set(role: dict) -> set[tuple[str, str, str]]:
-    return {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
 
 
 def container(objects: list[dict]) -> dict:

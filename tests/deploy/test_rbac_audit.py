@@ -23,6 +23,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
 from devnode.devices import ASCEND_ANNOTATION, ascend_annotation
+from tests.deploy.tools import rule_set
 from tests.operator.account import account_name, chart_kubeconfig, chart_rbac, token_kubeconfig
 from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
 from tests.operator.jobs import JobBuilder, on_kwok
@@ -41,16 +42,6 @@ NOT_A_REQUEST: dict[Grant, str] = {
     "child with blockOwnerDeletion is created; test_block_owner_deletion_needs_the_finalizers_"
     "grant shows the plugin refuses the create without it",
 }
-
-
-def rule_set(role: dict[str, Any]) -> set[Grant]:
-    return {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
 
 
 def granted(namespace: str) -> set[Grant]:
@@ -78,14 +69,6 @@ def used(events: list[dict[str, Any]]) -> set[Grant]:
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         grants.add((ref.get("apiGroup", ""), resource, event["verb"]))
     return grants
-
-
-def gone(jobs: Jobs, name: str) -> bool:
-    try:
-        jobs.get(name)
-    except ApiException as err:
-        return err.status == 404
-    return False
 
 
 def act_as_device_plugin(jobs: Jobs, name: str, replicas: int) -> None:
@@ -156,7 +139,7 @@ def test_the_operator_uses_every_grant_of_the_chart_and_nothing_else(
             )
 
         eventually(refused, timeout=60, what="taken's condition naming the foreign pod")
-        eventually(lambda: gone(jobs, "cycle"), timeout=120, what="cycle deleted by its TTL")
+        eventually(lambda: jobs.gone("cycle"), timeout=120, what="cycle deleted by its TTL")
     finally:
         op.stop()
 

@@ -105,3 +105,14 @@ def contract_metric_names() -> set[str]:
         if name.endswith("_seconds"):  # histograms
             operator |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return trainer_metric_names() | operator
+
+
+def rule_set(role: dict) -> set[tuple[str, str, str]]:
+    """Every (apiGroup, resource, verb) a Role or ClusterRole grants."""
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client as kube_client
+from kubernetes.client.rest import ApiException
 
 from densenet_operator import schema
 from tests.conftest import LocalCluster
@@ -111,6 +112,14 @@ class Jobs:
         self.custom.delete_namespaced_custom_object(
             schema.GROUP, schema.VERSION, self.namespace, schema.PLURAL, name
         )
+
+    def gone(self, name: str) -> bool:
+        """Whether job ``name`` is deleted (404), for eventually()."""
+        try:
+            self.get(name)
+        except ApiException as err:
+            return err.status == 404
+        return False
 
     def status(self, name: str) -> dict[str, Any]:
         return self.get(name).get("status") or {}

@@ -28,14 +28,6 @@ def condition_true(jobs: Jobs, name: str, kind: str) -> dict | None:
     return found if found and found["status"] == "True" else None
 
 
-def job_gone(jobs: Jobs, name: str) -> bool:
-    try:
-        jobs.get(name)
-    except ApiException as err:
-        return err.status == 404
-    return False
-
-
 def reconcile_errors(metrics: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -159,7 +151,7 @@ def test_pods_orphaned_by_a_deleted_job_are_not_taken_by_a_new_one(jobs, operato
     )  # fmt: skip
     eventually(lambda: all(not p.metadata.owner_references for p in jobs.pods("again")),
                what="the garbage collector to orphan the pods")  # fmt: skip
-    eventually(lambda: job_gone(jobs, "again"), what="the old job deleted")
+    eventually(lambda: jobs.gone("again"), what="the old job deleted")
     jobs.create(on_kwok("again", "cpu", 1, replicas=2).build())
     refused = eventually(
         lambda: condition_true(jobs, "again", "ReplicaFailure"), what="ReplicaFailure"

@@ -87,15 +87,7 @@ def test_ttl_deletes_the_finished_job_and_its_children(jobs, operator, tmp_path)
     operator()
     job = on_runner("ttl", tmp_path, replicas=1).set("spec.runPolicy.ttlSecondsAfterFinished", 1)
     jobs.create(job.build())
-
-    def gone() -> bool:
-        try:
-            jobs.get("ttl")
-        except Exception as err:
-            return getattr(err, "status", None) == 404
-        return False
-
-    eventually(gone, timeout=90, what="the job deleted by its TTL")
+    eventually(lambda: jobs.gone("ttl"), timeout=90, what="the job deleted by its TTL")
 
 
 def test_suspend_deletes_the_pods_and_resume_brings_them_back(jobs, operator, tmp_path):

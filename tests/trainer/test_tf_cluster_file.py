@@ -117,16 +117,23 @@ def test_launcher_children_get_their_index_not_the_whole_list(tmp_path: Path) ->
         launch.parse(["--nproc", "9", "--rank-offset", "1016", "--", "x"], environ)
 
 
-def test_a_real_launcher_passes_each_child_its_index(cluster_file: Path) -> None:
-    fake = [sys.executable, str(Path(__file__).with_name("fake_child.py")), "exit:0"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "densenet_trainer.launch", "--nproc", "2", "--", *fake],
+def launch_two(
+    cluster_file: Path, child: list[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """densenet-launch with two children, in a pod's environment with only the file and task."""
+    return subprocess.run(
+        [sys.executable, "-m", "densenet_trainer.launch", "--nproc", "2", "--", *child],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env=env(**_pod_env(cluster_file, 0, DENSENET_RANK="0")),
         check=False,
     )
+
+
+def test_a_real_launcher_passes_each_child_its_index(cluster_file: Path) -> None:
+    fake = [sys.executable, str(Path(__file__).with_name("fake_child.py")), "exit:0"]
+    proc = launch_two(cluster_file, fake, timeout=60)
     assert proc.returncode == 0, proc.stderr
     reports = [json.loads(re.sub(r"^\[rank \d+\] ", "", line)) for line in proc.stdout.splitlines()]
     got = sorted((r["env"]["DENSENET_TF_TASK_INDEX"], r["env"]["TF_CONFIG"]) for r in reports)
@@ -144,14 +151,7 @@ def test_two_real_trainers_train_as_one_job_from_the_cluster_file(tmp_path: Path
     trainer = [sys.executable, "-m", "densenet_trainer", "--synthetic", *SMALL]
     trainer += ["--max_train_steps", "3", "--display_every", "1", "--export", "false"]
     trainer += ["--log_dir", str(tmp_path / "run")]
-    proc = subprocess.run(
-        [sys.executable, "-m", "densenet_trainer.launch", "--nproc", "2", "--", *trainer],
-        capture_output=True,
-        text=True,
-        timeout=420,
-        env=env(**_pod_env(path, 0, DENSENET_RANK="0")),
-        check=False,
-    )
+    proc = launch_two(path, trainer, timeout=420)
     text = proc.stdout + proc.stderr
     assert proc.returncode == ExitCode.OK, text
     assert re.search(r"^step:\s*3\s", proc.stdout, re.M), text
