@@ -14,6 +14,11 @@ from densenet_trainer.errors import ExitCode
 
 RESUMED_RE = re.compile(r"^resumed from (\S+) at step (\d+)$", re.M)
 
+# Kubernetes' default terminationGracePeriodSeconds: a trainer that takes longer to checkpoint
+# and exit on SIGTERM is killed mid-write wherever a pod keeps the default (the operator's pods
+# get checkpoint.terminationGracePeriodSeconds, 120 s by default).
+K8S_GRACE = 30
+
 
 def _args(log_dir: Path, steps: int, *extra: str) -> list[str]:
     return [
@@ -80,7 +85,7 @@ def test_sigterm_exits_75_and_restart_resumes_at_the_same_step(tmp_path: Path) -
         proc.kill()
     text = out.read_text()
     assert code == ExitCode.PREEMPTED, text
-    assert took < 20, f"SIGTERM to exit took {took:.1f}s; Kubernetes kills after 30s"
+    assert took < K8S_GRACE, f"SIGTERM to exit took {took:.1f}s; Kubernetes kills after 30s"
     stopped = int(re.search(r"^preempted at step (\d+):", text, re.M).group(1))
     assert stopped == _steps(text)[-1]
     assert (tmp_path / "run" / f"ckpt-{stopped}.index").exists()
@@ -162,4 +167,4 @@ def test_sigterm_during_evaluation_stops_it_and_checkpoints(
     assert "eval: step:" not in text  # no partial figures reported as the result
     assert re.search(r"^preempted at step 2: checkpoint written", text, re.M), text
     assert (tmp_path / "run" / "ckpt-2.index").exists()
-    assert took < 20, took
+    assert took < K8S_GRACE, f"SIGTERM to exit took {took:.1f}s; Kubernetes kills after 30s"
