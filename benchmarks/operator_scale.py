@@ -1,8 +1,14 @@
 """Operator at scale on the local control plane: apply N jobs x 4 pods at once (kwok nodes run
 them) and print, per job, the time from apply until all its pods exist and until all are
-Running (p50, p99), plus the operator's peak RSS and CPU seconds.
+Running (p50, p99), the operator's RSS (peak and at the end) and CPU seconds (from /proc), and
+the pods' total bytes as the API returns them (compact JSON, status included).
 
     .venv/bin/python benchmarks/operator_scale.py [--jobs 100] [--pods-per-job 4]
+    .venv/bin/python benchmarks/operator_scale.py --jobs 1000          # 1,000 jobs x 4 pods
+    .venv/bin/python benchmarks/operator_scale.py --jobs 1 --pods-per-job 125 --gaudi
+                                      # one Gaudi job, 125 pods x 8 cards: 1,000 processes
+    .venv/bin/python benchmarks/operator_scale.py \
+        --operator-pythonpath OLD/operator/src:OLD/contract/src   # another tree's operator
     .venv/bin/python benchmarks/operator_scale.py --render-only   # object sizes, no cluster
 
 First it prints what one large Gaudi-shaped job (--size-replicas 125 x 8 cards: 125 pods,
@@ -13,6 +19,9 @@ before ("inline").
 
 Uses the local cluster (`make cluster-up`), or starts one and stops it at the end. Adds kwok
 nodes for the pods (110 pods each) and removes them, its namespace and the operator at the end.
+With --gaudi the pods are the Gaudi renderer's (8 habana.ai/gaudi, hugepages, 64Gi) and the
+bench nodes are dense fake Gaudi nodes: 110 pods' worth of cards each, so the kwok load is the
+same as for CPU pods (a real Gaudi node has 8 cards: one such pod).
 The API server's rate limits are the control plane's defaults.
 """
 
@@ -39,7 +48,7 @@ from densenet_operator.job import Job
 from densenet_operator.render import render
 from densenet_operator.render.accelerators.base import TF_CLUSTER_VOLUME
 from devcluster import cluster as devcluster
-from devcluster.config import ClusterPaths
+from devcluster.config import GAUDI_RESOURCE, ClusterPaths
 from devcluster.nodes import FAKE_TOLERATION, FakeNodeSpec, node_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,17 +60,40 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def job(name: str, pods: int, selector: dict[str, str]) -> dict:
+def job(name: str, pods: int, selector: dict[str, str], gaudi: bool = False) -> dict:
+    spec: dict = {
+        "replicas": pods,
+        "dataset": {"format": "synthetic"},
+        "scheduling": {"nodeSelector": selector, "tolerations": [FAKE_TOLERATION]},
+    }
+    if gaudi:
+        spec["accelerator"] = {"type": "gaudi", "perPod": 8}
+        spec["template"] = {"resources": {"requests": {"memory": "64Gi"}}}
     return {
         "apiVersion": schema.API_VERSION,
         "kind": schema.KIND,
         "metadata": {"name": name},
-        "spec": {
-            "replicas": pods,
-            "dataset": {"format": "synthetic"},
-            "scheduling": {"nodeSelector": selector, "tolerations": [FAKE_TOLERATION]},
-        },
+        "spec": spec,
     }
+
+
+def bench_node(name: str, selector: dict[str, str], gaudi: bool) -> dict:
+    if not gaudi:
+        return node_manifest(FakeNodeSpec(name, extra_labels=selector))
+    # Room for PODS_PER_NODE Gaudi pods (8 cards, 4Gi hugepages, 64Gi memory each).
+    capacity = {
+        GAUDI_RESOURCE: str(8 * PODS_PER_NODE),
+        "hugepages-2Mi": f"{4 * PODS_PER_NODE}Gi",
+    }
+    memory = f"{64 * PODS_PER_NODE + 64}Gi"
+    return node_manifest(FakeNodeSpec(name, capacity, selector, memory=memory))
+
+
+def pod_bytes(core: kube_client.CoreV1Api, namespace: str) -> tuple[int, int]:
+    """Count and total compact-JSON bytes of the namespace's pods as the API returns them."""
+    response = core.list_namespaced_pod(namespace, _preload_content=False)
+    items = json.loads(response.data)["items"]
+    return len(items), sum(len(json.dumps(p, separators=(",", ":"))) for p in items)
 
 
 def gaudi_job(name: str, namespace: str, replicas: int) -> Job:
@@ -125,9 +157,11 @@ def object_sizes(replicas: int, name: str, namespace: str) -> None:
 class PodTimes(threading.Thread):
     """Watches the namespace's pods: first time each job has all pods, and all Running."""
 
-    def __init__(self, core: kube_client.CoreV1Api, namespace: str, pods: int) -> None:
+    def __init__(
+        self, core: kube_client.CoreV1Api, namespace: str, pods: int, timeout: int
+    ) -> None:
         super().__init__(daemon=True)
-        self.core, self.namespace, self.pods = core, namespace, pods
+        self.core, self.namespace, self.pods, self.timeout = core, namespace, pods, timeout
         self.seen: dict[str, set[str]] = {}
         self.running: dict[str, set[str]] = {}
         self.all_exist: dict[str, float] = {}
@@ -138,7 +172,10 @@ class PodTimes(threading.Thread):
         w = watch.Watch()
         # Raw dicts: deserializing every event into client models would compete for the CPU.
         stream = w.stream(
-            self.core.list_namespaced_pod, self.namespace, timeout_seconds=600, deserialize=False
+            self.core.list_namespaced_pod,
+            self.namespace,
+            timeout_seconds=self.timeout,
+            deserialize=False,
         )
         for event in stream:
             now = time.monotonic()
@@ -158,21 +195,33 @@ class PodTimes(threading.Thread):
                 w.stop()
 
 
-def proc_figures(pid: int) -> tuple[float, float]:
-    """Peak RSS (MB) and CPU seconds of a process."""
-    rss = 0.0
+def proc_figures(pid: int) -> tuple[float, float, float]:
+    """Peak RSS (MB), current RSS (MB) and CPU seconds (user + system) of a process."""
+    kb = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            rss = int(line.split()[1]) / 1024
+        if line.startswith(("VmHWM:", "VmRSS:")):
+            kb[line.split(":")[0]] = int(line.split()[1])
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return rss, (int(fields[11]) + int(fields[12])) / ticks
+    return kb["VmHWM"] / 1024, kb["VmRSS"] / 1024, (int(fields[11]) + int(fields[12])) / ticks
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--pods-per-job", type=int, default=4)
+    parser.add_argument(
+        "--gaudi", action="store_true", help="Gaudi pods (8 cards each) instead of CPU pods"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds to wait for all pods Running"
+    )
+    parser.add_argument(
+        "--operator-pythonpath",
+        default="",
+        help="PYTHONPATH for the operator process only, e.g. another worktree's "
+        "operator/src:contract/src (a before/after comparison)",
+    )
     parser.add_argument("--size-replicas", type=int, default=125, help="pods of the sized job")
     parser.add_argument(
         "--render-only", action="store_true", help="print the object sizes only: no cluster"
@@ -201,38 +250,45 @@ def main() -> int:
     total_pods = args.jobs * args.pods_per_job
     nodes = [f"kwok-bench-{run_id}-{i}" for i in range(-(-total_pods // PODS_PER_NODE))]
     for name in nodes:
-        manifest = node_manifest(FakeNodeSpec(name, extra_labels=selector))
-        core.create_node(manifest)
+        core.create_node(bench_node(name, selector, args.gaudi))
     core.create_namespace({"metadata": {"name": namespace}})
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    if args.operator_pythonpath:
+        env["PYTHONPATH"] = args.operator_pythonpath
     operator = subprocess.Popen(
         [sys.executable, "-m", "densenet_operator.cli", "run", "-n", namespace,
          "--liveness", "", "--metrics-port", "0"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    watcher = PodTimes(core, namespace, args.pods_per_job)
+    watcher = PodTimes(core, namespace, args.pods_per_job, int(args.timeout) + 120)
     watcher.start()
     try:
         time.sleep(3)  # the operator's watches are up (not part of any figure)
         applied: dict[str, float] = {}
         for i in range(args.jobs):
-            name = f"job-{i:03d}"
+            name = f"job-{i:04d}"
             custom.create_namespaced_custom_object(
                 schema.GROUP, schema.VERSION, namespace, schema.PLURAL,
-                job(name, args.pods_per_job, selector),
+                job(name, args.pods_per_job, selector, args.gaudi),
             )  # fmt: skip
             applied[name] = time.monotonic()
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + args.timeout
         while len(watcher.all_running) < args.jobs and time.monotonic() < deadline:
             time.sleep(0.2)
-        rss, cpu = proc_figures(operator.pid)
+        rss_peak, rss_end, cpu = proc_figures(operator.pid)
+        pod_count, total_bytes = pod_bytes(core, namespace)
     finally:
         watcher.stop.set()
         operator.terminate()
-        operator.wait(30)
+        try:
+            operator.wait(30)
+        except subprocess.TimeoutExpired:
+            print("  (the operator did not exit within 30 s of SIGTERM: killed)")
+            operator.kill()
+            operator.wait(10)
         core.delete_namespace(namespace)
         # Pods go with their namespace while kwok still runs their nodes; then the nodes.
-        gone_by = time.monotonic() + 300
+        gone_by = time.monotonic() + max(300, total_pods / 10)
         while time.monotonic() < gone_by and any(
             ns.metadata.name == namespace for ns in core.list_namespace().items
         ):
@@ -244,16 +300,23 @@ def main() -> int:
 
     exist = [watcher.all_exist[n] - t for n, t in applied.items() if n in watcher.all_exist]
     running = [watcher.all_running[n] - t for n, t in applied.items() if n in watcher.all_running]
-    print(f"{args.jobs} jobs x {args.pods_per_job} pods on {len(nodes)} kwok nodes")
+    shape = "Gaudi pods (8 cards)" if args.gaudi else "pods"
+    print(f"{args.jobs} jobs x {args.pods_per_job} {shape} on {len(nodes)} kwok nodes")
+    if args.operator_pythonpath:
+        print(f"  operator PYTHONPATH={args.operator_pythonpath}")
     for what, values in (("all pods exist", exist), ("all pods Running", running)):
         if len(values) < args.jobs:
-            print(f"  {what}: only {len(values)} of {args.jobs} jobs got there in 300 s")
+            print(
+                f"  {what}: only {len(values)} of {args.jobs} jobs got there "
+                f"in {args.timeout:.0f} s"
+            )
         if values:
             print(
                 f"  apply -> {what}: p50 {statistics.median(values):.2f} s, "
                 f"p99 {percentile(values, 99):.2f} s, max {max(values):.2f} s"
             )
-    print(f"  operator: peak RSS {rss:.0f} MB, CPU {cpu:.1f} s")
+    print(f"  operator: RSS peak {rss_peak:.0f} MB, end {rss_end:.0f} MB, CPU {cpu:.1f} s")
+    print(f"  pods: {pod_count:,}, {total_bytes:,} bytes as the API returns them")
     return 0 if len(running) == args.jobs else 1
 
 
