@@ -83,6 +83,9 @@ class OperatorProcess:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+                # Kubernetes would wait out the pod's grace period and SIGKILL it: a rollout or
+                # `helm uninstall` that hangs. It once waited on a stop flag nothing set.
+                raise AssertionError(f"the operator ignored SIGTERM for 15 s: {self.log}") from None
 
 
 class Jobs:

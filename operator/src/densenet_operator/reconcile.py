@@ -47,7 +47,8 @@ class Reconciler:
         self._errors: dict[Key, int] = {}  # consecutive failed reconciles, for the retry delay
         self.timers = Timers(lambda key: self.trigger(*key, "timer"))  # type: ignore[misc]
         self._pod_marks: dict[str, tuple] = {}  # pod uid -> what the decision last saw
-        self._stop = threading.Event()
+        # Set when the operator stops (kopf's cleanup, or a lost Lease): kopf's stop flag too.
+        self.stopped = threading.Event()
         # Set while this replica acts: always without leader election, else while it holds
         # the Lease. A follower keeps its watches and the list of jobs, and does nothing else.
         self.active = threading.Event()
@@ -105,8 +106,8 @@ class Reconciler:
     def start(self) -> None:
         loops = {
             "resync": (self._resync_loop,),
-            "events": (self.events.run, self._stop),
-            "progress": (self.progress.run, self._stop, self._running),
+            "events": (self.events.run, self.stopped),
+            "progress": (self.progress.run, self.stopped, self._running),
         }
         for name, (target, *args) in loops.items():
             thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -114,7 +115,7 @@ class Reconciler:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        self._stop.set()
+        self.stopped.set()
         self.timers.cancel_all()
 
     # --- one reconcile ------------------------------------------------------------------
@@ -221,7 +222,7 @@ class Reconciler:
 
     # --- background loops ---------------------------------------------------------------
     def _resync_loop(self) -> None:
-        while not self._stop.wait(self.settings.resync_interval):
+        while not self.stopped.wait(self.settings.resync_interval):
             for key in list(self.known):
                 self.trigger(*key, "resync")
 

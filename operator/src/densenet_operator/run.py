@@ -53,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
     registry = kopf.OperatorRegistry()
     handlers.register(registry)
     namespaces = args.namespaces or []
-    stop = threading.Event()
+    # One flag for every stop: kopf's cleanup sets it (reconciler.stop) on SIGTERM, a lost Lease
+    # sets it to stop kopf. kopf waits on a threading.Event in an executor thread, so a flag that
+    # nothing sets on SIGTERM would hold the process at exit.
+    stop = reconciler.stopped
     lost = threading.Event()
     thread: threading.Thread | None = None
     if args.leader_election_namespace:
