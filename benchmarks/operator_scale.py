@@ -28,6 +28,7 @@ The API server's rate limits are the control plane's defaults.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -169,30 +170,44 @@ class PodTimes(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        w = watch.Watch()
-        # Raw dicts: deserializing every event into client models would compete for the CPU.
-        stream = w.stream(
-            self.core.list_namespaced_pod,
-            self.namespace,
-            timeout_seconds=self.timeout,
-            deserialize=False,
-        )
-        for event in stream:
-            now = time.monotonic()
-            pod = event["object"]  # a dict: deserialize=False
-            name = pod["metadata"]["name"]
-            owner = (pod["metadata"].get("labels") or {}).get("densenet.dev/job-name")
-            if not owner:
-                continue
-            self.seen.setdefault(owner, set()).add(name)
-            if len(self.seen[owner]) == self.pods:
-                self.all_exist.setdefault(owner, now)
-            if (pod.get("status") or {}).get("phase") == "Running":
-                self.running.setdefault(owner, set()).add(name)
-                if len(self.running[owner]) == self.pods:
-                    self.all_running.setdefault(owner, now)
-            if self.stop.is_set():
-                w.stop()
+        """Watch until stopped, resuming a watch the server ends or breaks (an ERROR event, a
+        timeout, a dropped connection): from the last resourceVersion, else from a fresh list,
+        whose pods arrive as ADDED again (a time already recorded is kept)."""
+        version = ""
+        deadline = time.monotonic() + self.timeout
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            w = watch.Watch()
+            # Raw dicts: deserializing every event into client models would compete for the CPU.
+            options = {"resource_version": version} if version else {}
+            try:
+                for event in w.stream(
+                    self.core.list_namespaced_pod, self.namespace, timeout_seconds=60,
+                    deserialize=False, **options,
+                ):  # fmt: skip
+                    if event["type"] == "ERROR":  # e.g. 410: the version is too old
+                        version = ""
+                        break
+                    pod = event["object"]  # a dict: deserialize=False
+                    version = pod["metadata"].get("resourceVersion", version)
+                    self.observe(pod, time.monotonic())
+                    if self.stop.is_set():
+                        w.stop()
+                        return
+            except Exception:  # a broken stream: start again from a list
+                version = ""
+
+    def observe(self, pod: dict, now: float) -> None:
+        name = pod["metadata"]["name"]
+        owner = (pod["metadata"].get("labels") or {}).get("densenet.dev/job-name")
+        if not owner:
+            return
+        self.seen.setdefault(owner, set()).add(name)
+        if len(self.seen[owner]) == self.pods:
+            self.all_exist.setdefault(owner, now)
+        if (pod.get("status") or {}).get("phase") == "Running":
+            self.running.setdefault(owner, set()).add(name)
+            if len(self.running[owner]) == self.pods:
+                self.all_running.setdefault(owner, now)
 
 
 def proc_figures(pid: int) -> tuple[float, float, float]:
@@ -277,6 +292,14 @@ def main() -> int:
             time.sleep(0.2)
         rss_peak, rss_end, cpu = proc_figures(operator.pid)
         pod_count, total_bytes = pod_bytes(core, namespace)
+        listed = custom.list_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, namespace, schema.PLURAL
+        )["items"]
+        phases = collections.Counter((j.get("status") or {}).get("phase", "none") for j in listed)
+        pod_phases = collections.Counter(
+            p.status.phase for p in core.list_namespaced_pod(namespace).items
+        )
+        print(f"  at the end: jobs {dict(phases)}, pods {dict(pod_phases)}")
     finally:
         watcher.stop.set()
         operator.terminate()
