@@ -71,6 +71,14 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return r.read().decode()
 
+    def sample(self, name: str) -> float:
+        """The sum of metric ``name``'s samples (every label set) on this operator's /metrics."""
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in self.metrics().splitlines()
+            if line.startswith((f"{name} ", f"{name}{{"))
+        )
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)

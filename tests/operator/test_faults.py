@@ -28,14 +28,6 @@ def condition_true(jobs: Jobs, name: str, kind: str) -> dict | None:
     return found if found and found["status"] == "True" else None
 
 
-def reconcile_errors(metrics: str) -> float:
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("densenet_operator_reconcile_errors_total{")
-    )
-
-
 def uids(jobs: Jobs, name: str) -> dict[str, str]:
     return {p.metadata.name: p.metadata.uid for p in jobs.pods(name)}
 
@@ -253,7 +245,10 @@ def test_a_job_whose_first_reconcile_fails_is_tried_again(jobs, operator, api_cl
             {"status": {"phase": "Pending"}}, dry_run="All"))  # fmt: skip
         op = operator()
         jobs.create(on_kwok("late", "cpu", 1, replicas=1).build())
-        eventually(lambda: reconcile_errors(op.metrics()) >= 1, what="the first reconcile to fail")
+        eventually(
+            lambda: op.sample("densenet_operator_reconcile_errors_total") >= 1,
+            what="the first reconcile to fail",
+        )
         assert jobs.pods("late") == []  # the status (intent) is written before any pod
         assert "phase" not in jobs.status("late")
     jobs.wait_phase("late", "Running", timeout=60)

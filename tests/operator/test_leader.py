@@ -14,17 +14,8 @@ from tests.polling import eventually
 pytestmark = pytest.mark.cluster
 
 
-def sample(process: OperatorProcess, name: str) -> float:
-    """The sum of a metric's samples on one replica's /metrics."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in process.metrics().splitlines()
-        if line.startswith((f"{name} ", f"{name}{{"))
-    )
-
-
 def leading(process: OperatorProcess) -> bool:
-    return sample(process, "densenet_operator_leader") == 1
+    return process.sample("densenet_operator_leader") == 1
 
 
 def test_one_replica_acts_and_the_other_takes_over_when_it_dies(jobs, operator):
@@ -35,8 +26,8 @@ def test_one_replica_acts_and_the_other_takes_over_when_it_dies(jobs, operator):
     jobs.wait_phase("pair", "Running")
     time.sleep(2)  # several lease renewals: the follower must stay one
     assert not leading(second)
-    assert sample(second, "densenet_operator_pods_created_total") == 0
-    assert sample(first, "densenet_operator_pods_created_total") == 3
+    assert second.sample("densenet_operator_pods_created_total") == 0
+    assert first.sample("densenet_operator_pods_created_total") == 3
     before = {p.metadata.name: p.metadata.uid for p in jobs.pods("pair")}
     first.kill()  # SIGKILL: the Lease is not released, it expires (3 s in the tests)
     eventually(lambda: leading(second), timeout=30, what="the second replica to take over")
