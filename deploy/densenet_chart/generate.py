@@ -19,6 +19,9 @@ CRD_NAME = "densenet.dev_densenettrainingjobs.yaml"
 # installers refuse symlinks that leave the chart, and every helm command warns about them).
 CRD_SOURCE = REPO_ROOT / "crds" / CRD_NAME
 CRD_COPY = CHART_DIR / "crds" / CRD_NAME
+# The admin policy's rules: the operator's file is the source (it evaluates them too).
+RULES_SOURCE = REPO_ROOT / "operator" / "src" / "densenet_operator" / "admission_rules.yaml"
+RULES_COPY = CHART_DIR / "files" / "admission-rules.yaml"
 VALUES = CHART_DIR / "values.yaml"
 SCHEMA = CHART_DIR / "values.schema.json"
 
@@ -30,6 +33,7 @@ def wanted() -> dict[Path, str]:
     return {
         SCHEMA: values_schema.render(VALUES.read_text()),
         CRD_COPY: CRD_SOURCE.read_text(),
+        RULES_COPY: RULES_SOURCE.read_text(),
     }
 
 

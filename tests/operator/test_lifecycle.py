@@ -342,3 +342,17 @@ def test_ascend_rank_table_completes_from_annotations_and_resets_on_restart():
     plan = run(obj, [annotated[0], pod(1, phase="Failed", exit_code=1)])
     assert plan.status["rankTable"]["state"] == "initializing"
     assert plan.rank_table == '{"status":"initializing"}'
+
+
+def test_a_job_that_breaks_the_admin_policy_ends_failed_and_its_pods_go():
+    obj = stored(two_workers())
+    message = (
+        "spec.template.volumes: volume root uses a volume type the cluster admin does not allow"
+    )
+    plan = decide(obj, [view(pod(0)), view(pod(1))], NOW, SETTINGS, violations=[message])
+    assert plan.status["phase"] == "Failed"
+    failed = next(c for c in plan.status["conditions"] if c["type"] == "Failed")
+    assert (failed["reason"], failed["message"]) == ("PolicyViolation", message)
+    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]  # cleanPodPolicy Running
+    done = stored(two_workers(), phase="Succeeded", completionTime="2026-11-24T11:30:00Z")
+    assert decide(done, [], NOW, SETTINGS, violations=[message]).status["phase"] == "Succeeded"

@@ -147,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         "chart sets it to the release's; '' runs without election: one replica only)",
     )
     run.add_argument(
+        "--admission-policy",
+        default="",
+        metavar="NAME",
+        help="the ValidatingAdmissionPolicy with the admin's rules for jobs (the chart's): a job "
+        "admitted before it, or that breaks it since, ends Failed, reason PolicyViolation "
+        "(default: '', none)",
+    )
+    run.add_argument(
         "--leader-election-lease",
         default=defaults.DEFAULT_LEASE,
         metavar="NAME",

@@ -164,6 +164,7 @@ class Cluster:
         self.api = transport
         self._nodes: dict[str, tuple[float, dict[str, str] | None]] = {}
         self._nodes_lock = threading.Lock()
+        self._objects: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def _job_path(self, namespace: str, name: str) -> str:
         return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}/{quote(name)}"
@@ -179,6 +180,33 @@ class Cluster:
 
     def now(self) -> datetime:
         return self.api.now()
+
+    def admission_policy(self, name: str) -> dict[str, Any] | None:
+        """The ValidatingAdmissionPolicy ``name`` (the admin's policy for jobs), cached for a
+        minute; None when it is not installed."""
+        return self._cached(
+            f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/{quote(name)}"
+        )
+
+    def namespace(self, name: str) -> dict[str, Any] | None:
+        """Namespace ``name`` (its labels: the policy reads them), cached for a minute."""
+        return self._cached(f"/api/v1/namespaces/{quote(name)}")
+
+    def _cached(self, path: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        with self._nodes_lock:
+            hit = self._objects.get(path)
+            if hit and now - hit[0] < NODE_CACHE_SECONDS:
+                return hit[1]
+        try:
+            obj: dict[str, Any] | None = self.api.request("GET", path)
+        except ApiError as err:
+            if err.status != 404:
+                raise
+            obj = None
+        with self._nodes_lock:
+            self._objects[path] = (now, obj)
+        return obj
 
     def node_ready(self, name: str) -> bool | None:
         """Whether node ``name``'s Ready condition is True; None when the node is gone."""

@@ -34,6 +34,8 @@ FINISHED = (SUCCEEDED, FAILED)
 NORMAL = "Normal"
 WARNING = "Warning"
 
+# Reason of a job that breaks the cluster admin's policy (admission.py).
+POLICY_VIOLATION = "PolicyViolation"
 # Condition when the API refuses a child object, as a ReplicaSet reports it.
 REPLICA_FAILURE = "ReplicaFailure"
 # Condition when pods of an old attempt stay terminating on a healthy node (a finalizer, a
@@ -99,9 +101,11 @@ class Decider:
         settings: Settings,
         *,
         nodes_ready: Mapping[str, bool | None] | None = None,
+        violations: list[str] | None = None,
     ) -> None:
         self.job = job
         self.nodes_ready = nodes_ready or {}  # node -> Ready (None: gone), for stuck pods
+        self.violations = violations or []  # the admin policy's refusals (admission.py)
         self.obj = obj
         self.pods = pods
         self.now = now
@@ -414,7 +418,10 @@ class Decider:
     def decide(self) -> Plan:
         self.first_look()
         self.status["observedGeneration"] = self.obj["metadata"].get("generation", 0)
-        if self.status.get("phase") in FINISHED:
+        if self.violations and self.status.get("phase") not in FINISHED:
+            # Admitted before the admin's policy existed (or changed): held to it now.
+            self.fail(POLICY_VIOLATION, "; ".join(self.violations))
+        elif self.status.get("phase") in FINISHED:
             self.finished()
         elif not self.deadline_passed() and not self.suspended():
             self.delete_pods([p for p in self.pods if p.attempt != self.attempt])
@@ -476,8 +483,18 @@ def decide(
     now: datetime,
     settings: Settings,
     nodes_ready: Mapping[str, bool | None] | None = None,
+    *,
+    violations: list[str] | None = None,
 ) -> Plan:
     """The next status of job ``obj`` (a defaulted DenseNetTrainingJob as stored) and the
     actions that get there, given every pod it owns and the readiness of the nodes of pods
     stuck terminating (stuck_nodes)."""
-    return Decider(Job.from_object(obj), obj, pods, now, settings, nodes_ready=nodes_ready).decide()
+    return Decider(
+        Job.from_object(obj),
+        obj,
+        pods,
+        now,
+        settings,
+        nodes_ready=nodes_ready,
+        violations=violations,
+    ).decide()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import lifecycle
+from . import admission, lifecycle
 from .events import EventRecorder
 from .job import ANNOTATION_PRIVILEGED, Job
 from .kube import ApiError, Cluster, ForeignObjectError, owned_by
@@ -154,8 +154,22 @@ class Reconciler:
             node: self.cluster.node_ready(node)
             for node in lifecycle.stuck_nodes(pods, now, self.settings)
         }
-        plan = lifecycle.decide(obj, pods, now, self.settings, nodes)
+        plan = lifecycle.decide(
+            obj, pods, now, self.settings, nodes, violations=self.violations(obj)
+        )
         self.apply(obj, plan, now)
+
+    def violations(self, obj: dict[str, Any]) -> list[str]:
+        """What the admin's installed policy (--admission-policy) refuses in job ``obj``; a
+        finished job is not looked at again."""
+        name = self.settings.admission_policy
+        if not name or (obj.get("status") or {}).get("phase") in lifecycle.FINISHED:
+            return []
+        policy = self.cluster.admission_policy(name)
+        namespace = self.cluster.namespace(obj["metadata"]["namespace"])
+        if policy is None or namespace is None:
+            return []
+        return admission.violations(policy, obj, namespace)
 
     def pods_of(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         """The pods of job ``obj`` as kopf's index has them: those with its name's label

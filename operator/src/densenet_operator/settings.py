@@ -34,6 +34,8 @@ class Settings:
     # a pod still terminating this long after its grace period is force-deleted (its node is
     # gone): a restart never waits forever (kubeflow/trainer#2072)
     force_delete_after: float = 60.0
+    # the chart's ValidatingAdmissionPolicy, read back and applied to jobs admitted before it
+    admission_policy: str = ""
     # leader election: the Lease holds this long unrenewed (client-go's default)
     lease_duration: float = 15.0
 
