@@ -109,6 +109,9 @@ class Demo:
             "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NS,
             "--create-namespace", "--wait", "--timeout", "5m",
             "--set-string", "nodeSelector.densenet\\.dev/node-runner=true",
+            # The admin's policy allows hostPath volumes only under the demo's data directory:
+            # examples/cpu-digits.yaml reads its digits and writes checkpoints there.
+            "--set-json", f'policy.hostPathPrefixes=["{DEMO_ROOT}"]',
         )  # fmt: skip
         if result.returncode != 0:
             raise RuntimeError(f"helm install failed: {result.stderr.strip()}")

@@ -33,6 +33,11 @@ NODE_RULES = {("", "nodes", "get")}
 VOLCANO_RULES = {("scheduling.volcano.sh", "podgroups", v) for v in ("get", "create")}
 # Leader election: the operator's Lease in the release namespace.
 LEASE_RULES = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
+# The admin policy read back (by name) and a job's namespace labels (policy.enabled).
+POLICY_RULES = {
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies", "get"),
+    ("", "namespaces", "get"),
+}
 
 
 def container(objects: list[dict]) -> dict:
@@ -58,6 +63,8 @@ def test_default_render_is_the_operator_and_its_cluster_wide_rbac() -> None:
         "RoleBinding",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     # The Prometheus Operator's objects only where the cluster serves its API.
     assert not MONITORING_KINDS & set(kinds)
@@ -90,6 +97,8 @@ def test_deployment_runs_the_operator_as_the_contract_says() -> None:
         "8000",
         "--leader-election-lease",
         one(objects, "Deployment")["metadata"]["name"],  # one Lease per release
+        "--admission-policy",
+        one(objects, "ValidatingAdmissionPolicy")["metadata"]["name"],
     ]
     assert c["env"] == [
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
@@ -137,7 +146,11 @@ def test_cluster_wide_rbac_is_the_least_the_operator_needs() -> None:
     objects = render()
     role = one(objects, "ClusterRole")
     # kopf lists namespaces only when not cluster-wide.
-    assert rule_set(role) == JOB_RULES | CRD_RULES | NODE_RULES
+    assert rule_set(role) == JOB_RULES | CRD_RULES | NODE_RULES | POLICY_RULES
+    (policy_rule,) = [r for r in role["rules"] if "validatingadmissionpolicies" in r["resources"]]
+    assert policy_rule["resourceNames"] == [
+        one(objects, "ValidatingAdmissionPolicy")["metadata"]["name"]
+    ]
     binding = one(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
@@ -185,7 +198,9 @@ def test_namespaced_rbac_grants_only_the_listed_namespaces() -> None:
         assert binding["subjects"][0]["namespace"] == "densenet-system"
     # Cluster-wide, only what kopf needs to find its CRD and match its namespace names, and
     # nodes by name (progress reads): no pods anywhere.
-    assert rule_set(one(objects, "ClusterRole")) == CRD_RULES | NAMESPACE_RULES | NODE_RULES
+    assert rule_set(one(objects, "ClusterRole")) == (
+        CRD_RULES | NAMESPACE_RULES | NODE_RULES | POLICY_RULES
+    )
     podmonitor = one(objects, "PodMonitor")
     assert podmonitor["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
 

@@ -27,6 +27,11 @@ TOKEN_SECONDS = 4 * 3600
 _kubeconfigs: dict[str, Path] = {}
 
 
+def fullname(namespace: str) -> str:
+    """The release's name for `namespace`: its cluster-scoped objects and its admission policy."""
+    return f"dnop-{namespace}"[:63]
+
+
 def chart_rbac(namespace: str) -> list[dict[str, Any]]:
     """The chart's ServiceAccount and RBAC objects for an operator watching `namespace` and
     released into it."""
@@ -36,7 +41,7 @@ def chart_rbac(namespace: str) -> list[dict[str, Any]]:
         # Unique cluster-scoped names per namespace (a namespace name has at most 63 chars).
         # (The slice is of the name only: cutting the whole --set string made parametrized
         # tests' namespaces share one ClusterRoleBinding, bound to the first one's account.)
-        "--set", "fullnameOverride=" + f"dnop-{namespace}"[:63],
+        "--set", f"fullnameOverride={fullname(namespace)}",
         *show, release="dnop", namespace=namespace,
     )  # fmt: skip
 

@@ -22,7 +22,7 @@ from kubernetes.client.rest import ApiException
 
 from densenet_operator import schema
 from tests.conftest import LocalCluster
-from tests.operator.account import chart_kubeconfig
+from tests.operator.account import chart_kubeconfig, fullname
 from tests.polling import eventually
 
 FAST = (
@@ -51,7 +51,8 @@ class OperatorProcess:
         command = [
             sys.executable, "-m", "densenet_operator.cli", "run", "-n", self.namespace,
             "--liveness", "", "--metrics-port", str(self.port), *FAST,
-            "--leader-election-namespace", self.namespace, *self.args,
+            "--leader-election-namespace", self.namespace,
+            "--admission-policy", fullname(self.namespace), *self.args,
         ]  # fmt: skip
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         with self.log.open("ab") as log:
