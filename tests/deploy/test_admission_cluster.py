@@ -90,7 +90,7 @@ def wait_enforced(custom, namespace: str, job: dict[str, Any], field: str) -> st
 @pytest.mark.parametrize(("builder", "field", "allow", "labels"),
                          [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE])  # fmt: skip
 def test_the_server_refuses_a_hostile_job_and_the_admin_can_allow_it(
-    api_client, namespace, policy, builder, field, allow, labels
+    *, api_client, namespace, policy, builder, field, allow, labels
 ):
     custom = kube_client.CustomObjectsApi(api_client)
     job = builder.build()
