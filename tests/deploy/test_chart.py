@@ -25,6 +25,7 @@ JOB_RULES = {
     *{("", "services", v) for v in ("get", "create")},
     *{("", "configmaps", v) for v in ("get", "create", "patch")},
     ("", "events", "create"),
+    *{("networking.k8s.io", "networkpolicies", v) for v in ("get", "create")},
 }
 CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
 NAMESPACE_RULES = {("", "namespaces", v) for v in ("list", "watch")}
@@ -99,6 +100,11 @@ def test_deployment_runs_the_operator_as_the_contract_says() -> None:
         one(objects, "Deployment")["metadata"]["name"],  # one Lease per release
         "--admission-policy",
         one(objects, "ValidatingAdmissionPolicy")["metadata"]["name"],
+        "--network-policy",
+        "--metrics-from-namespace",
+        "densenet-system",  # the release's namespace (tools.render)
+        "--metrics-from-namespace",
+        "monitoring",
     ]
     assert c["env"] == [
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
@@ -338,3 +344,17 @@ def test_packaged_chart_has_every_file_it_needs(tmp_path) -> None:
         "templates/NOTES.txt",
     ):
         assert f"densenet-operator/{needed}" in names
+
+
+def test_network_policy_flags_follow_the_values() -> None:
+    args = container(render())["args"]
+    at = args.index("--network-policy")
+    assert args[at + 1 : at + 5] == [
+        "--metrics-from-namespace", "densenet-system", "--metrics-from-namespace", "monitoring",
+    ]  # fmt: skip
+    off = render("--set", "networkPolicy.enabled=false")
+    assert "--network-policy" not in container(off)["args"]
+    rules = rule_set(one(off, "ClusterRole"))
+    assert not {r for r in rules if r[0] == "networking.k8s.io"}
+    quiet = container(render("--set", "networkPolicy.monitoringNamespace="))["args"]
+    assert quiet.count("--metrics-from-namespace") == 1

@@ -52,7 +52,8 @@ class OperatorProcess:
             sys.executable, "-m", "densenet_operator.cli", "run", "-n", self.namespace,
             "--liveness", "", "--metrics-port", str(self.port), *FAST,
             "--leader-election-namespace", self.namespace,
-            "--admission-policy", fullname(self.namespace), *self.args,
+            "--admission-policy", fullname(self.namespace),
+            "--network-policy", "--metrics-from-namespace", self.namespace, *self.args,
         ]  # fmt: skip
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         with self.log.open("ab") as log:

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from kubernetes import client as kube_client
 
 from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
 from tests.operator.jobs import JobBuilder, on_kwok
@@ -151,14 +152,16 @@ STATIC_SERVERS = [
 def test_children_match_the_render_and_go_with_the_job(jobs, operator, api_client, builder, phase):
     from densenet_operator import DEFAULT_TRAINER_IMAGE, schema
     from densenet_operator.job import Job
-    from densenet_operator.render import render
+    from densenet_operator.render import NetworkAccess, render
 
     operator()
     created = jobs.create(builder.build())
     name = created["metadata"]["name"]
     status = jobs.wait_phase(name, phase)
     wanted = render(
-        Job.from_object(schema.apply(builder.build()), jobs.namespace), DEFAULT_TRAINER_IMAGE
+        Job.from_object(schema.apply(builder.build()), jobs.namespace),
+        DEFAULT_TRAINER_IMAGE,
+        network=NetworkAccess((jobs.namespace,)),  # as the harness runs the operator
     )
     pods = {p.metadata.name: p for p in jobs.pods(name)}
     assert sorted(pods) == sorted(p["metadata"]["name"] for p in wanted.pods)
@@ -173,6 +176,11 @@ def test_children_match_the_render_and_go_with_the_job(jobs, operator, api_clien
     for cm in wanted.config_maps:
         got = jobs.core.read_namespaced_config_map(cm["metadata"]["name"], jobs.namespace)
         assert got.data == cm["data"]
+    networking = kube_client.NetworkingV1Api(api_client)
+    (want,) = wanted.network_policies
+    got = serialize(networking.read_namespaced_network_policy(name, jobs.namespace))
+    assert got["spec"] == want["spec"]
+    assert got["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
     if phase == "Pending":
         eventually(
             lambda: (jobs.condition(name, "PodsNotStarting") or {}).get("status") == "True",
@@ -189,6 +197,11 @@ def test_children_match_the_render_and_go_with_the_job(jobs, operator, api_clien
         lambda: not jobs.core.list_namespaced_service(jobs.namespace).items,
         timeout=60,
         what="Service garbage-collected",
+    )
+    eventually(
+        lambda: not networking.list_namespaced_network_policy(jobs.namespace).items,
+        timeout=60,
+        what="NetworkPolicy garbage-collected",
     )
 
 

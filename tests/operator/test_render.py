@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from densenet_operator.render import render
+from densenet_operator.render import NetworkAccess, render
 from tests.operator.jobs import IMAGE, JobBuilder, process_limit
 
 MEMORY = "spec.template.resources.requests.memory"
@@ -209,6 +209,31 @@ def test_headless_service_gives_stable_names():
     assert service["spec"]["publishNotReadyAddresses"] is True
     assert service["spec"]["selector"] == {"densenet.dev/job-name": "smoke"}
     assert [p["metadata"]["name"] for p in manifests.pods] == ["smoke-worker-0", "smoke-worker-1"]
+
+
+def test_a_jobs_network_policy_admits_its_own_pods_and_the_metrics_readers():
+    job = JobBuilder("np").accelerator("gaudi", 2).set(MEMORY, "1Gi").defaulted()
+    manifests = render(job, IMAGE, network=NetworkAccess(("ops", "monitoring")))
+    (policy,) = manifests.network_policies
+    own = {"densenet.dev/job-name": "np"}
+    assert policy["spec"]["podSelector"] == {"matchLabels": own}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    peers, metrics = policy["spec"]["ingress"]
+    assert peers == {"from": [{"podSelector": {"matchLabels": own}}]}  # every port
+    assert [f["namespaceSelector"]["matchLabels"] for f in metrics["from"]] == [
+        {"kubernetes.io/metadata.name": "ops"},
+        {"kubernetes.io/metadata.name": "monitoring"},
+    ]
+    # Named ports: exactly the container ports the trainer processes serve /metrics on.
+    served = {p["name"] for pod in manifests.pods for p in container(pod)["ports"]}
+    assert {p["port"] for p in metrics["ports"]} == served == {"metrics", "metrics-1"}
+    kinds = [o["kind"] for o in manifests.objects()]
+    assert kinds.index("NetworkPolicy") < kinds.index("Pod")
+    assert render(job, IMAGE).network_policies == []
+    quiet = JobBuilder("q").set("spec.metrics.enabled", False).defaulted()
+    (closed,) = render(quiet, IMAGE, network=NetworkAccess(("ops",))).network_policies
+    only_peers = {"from": [{"podSelector": {"matchLabels": {"densenet.dev/job-name": "q"}}}]}
+    assert closed["spec"]["ingress"] == [only_peers]  # no metrics port to open
 
 
 @pytest.mark.parametrize(

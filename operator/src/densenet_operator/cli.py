@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"image of jobs whose spec.image is empty (default: {DEFAULT_TRAINER_IMAGE})",
     )
     r.add_argument("--attempt", type=int, default=0, help="restart attempt to render (default 0)")
+    _network_flags(r)
 
     run = commands.add_parser(
         "run",
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "admitted before it, or that breaks it since, ends Failed, reason PolicyViolation "
         "(default: '', none)",
     )
+    _network_flags(run)
     run.add_argument(
         "--leader-election-lease",
         default=defaults.DEFAULT_LEASE,
@@ -203,6 +205,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _network_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--network-policy",
+        action="store_true",
+        help="give every job a NetworkPolicy: its pods reach each other on every port, and "
+        "its metrics ports are reachable only from --metrics-from-namespace (the chart's "
+        "networkPolicy.enabled)",
+    )
+    parser.add_argument(
+        "--metrics-from-namespace",
+        action="append",
+        dest="metrics_from_namespaces",
+        default=[],
+        metavar="NS",
+        help="with --network-policy, a namespace whose pods may read the trainers' metrics "
+        "ports (the operator's own, Prometheus's; repeat for more)",
+    )
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):
@@ -238,7 +259,15 @@ def _render_file(args: argparse.Namespace) -> list[dict[str, Any]]:
         except schema.InvalidJobError as err:
             problems += [f"{where}: {e}" for e in err.errors]
             continue
-        manifests = render(Job.from_object(job, args.namespace), args.trainer_image, args.attempt)
+        manifests = render(
+            Job.from_object(job, args.namespace),
+            args.trainer_image,
+            args.attempt,
+            defaults.Settings(
+                network_policy=args.network_policy,
+                metrics_from_namespaces=tuple(args.metrics_from_namespaces),
+            ).network_access(),
+        )
         objects += manifests.objects()
     if problems:
         raise BadInputError("\n".join(problems))

@@ -79,10 +79,21 @@ def owner_reference(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The resource (plural) of each kind the operator writes; a kind missing here is a KeyError.
+RESOURCES = {
+    "Pod": "pods",
+    "Service": "services",
+    "ConfigMap": "configmaps",
+    "Event": "events",
+    "PodGroup": "podgroups",
+    "NetworkPolicy": "networkpolicies",
+}
+
+
 def collection_path(api_version: str, kind: str, namespace: str) -> str:
     """``/api/v1/namespaces/ns/pods`` or ``/apis/group/version/namespaces/ns/plural``."""
     prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{prefix}/namespaces/{quote(namespace)}/{kind.lower()}s"
+    return f"{prefix}/namespaces/{quote(namespace)}/{RESOURCES[kind]}"
 
 
 class Transport:

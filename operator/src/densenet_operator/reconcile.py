@@ -222,7 +222,7 @@ class Reconciler:
             self.timers.schedule(key, plan.requeue_after)
 
     def create_children(self, job: Job, obj: dict[str, Any], plan: lifecycle.Plan) -> None:
-        for child in render_shared(job).objects():
+        for child in render_shared(job, self.settings.network_access()).objects():
             self.cluster.create(child, obj)
         labels = {"namespace": job.namespace, "accelerator": job.accelerator}
         for index in plan.create:

@@ -22,7 +22,9 @@ from .settings import Settings
 
 def settings_from(args: argparse.Namespace) -> Settings:
     fields = {f.name for f in dataclasses.fields(Settings)}
-    return Settings(**{k: v for k, v in vars(args).items() if k in fields})
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["metrics_from_namespaces"] = tuple(args.metrics_from_namespaces)
+    return Settings(**values)
 
 
 def _transport() -> Transport:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from densenet_contract import ports
 
 from . import DEFAULT_TRAINER_IMAGE
+from .render import NetworkAccess
 
 # Labels of nodes whose pods must never be dialled: the local cluster's fake (kwok) nodes.
 DEFAULT_NO_SCRAPE_NODES = "densenet.dev/fake-node=true"
@@ -38,6 +39,12 @@ class Settings:
     admission_policy: str = ""
     # leader election: the Lease holds this long unrenewed (client-go's default)
     lease_duration: float = 15.0
+    # a NetworkPolicy per job; its metrics ports open to these namespaces only
+    network_policy: bool = False
+    metrics_from_namespaces: tuple[str, ...] = ()
+
+    def network_access(self) -> NetworkAccess | None:
+        return NetworkAccess(self.metrics_from_namespaces) if self.network_policy else None
 
     def no_scrape_labels(self) -> dict[str, str]:
         pairs = [p.strip() for p in self.no_scrape_nodes.split(",") if p.strip()]

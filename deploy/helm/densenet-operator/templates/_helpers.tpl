@@ -139,6 +139,12 @@ log, no more and no less.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.networkPolicy.enabled }}
+# The job's NetworkPolicy (render.render_network_policy): created with the job, get on a 409.
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, create]
+{{- end }}
 {{- if .Values.gangScheduling.volcano }}
 # Gang scheduling: one Volcano PodGroup per job, shared by its attempts (kube.py create, get
 # on a 409 as for every child).

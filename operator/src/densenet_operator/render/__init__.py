@@ -35,12 +35,22 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SCRATCH_VOLUME = "scratch"
 # The API server's limit on a ConfigMap's data (keys and values together).
 CONFIG_MAP_LIMIT = 1024 * 1024
+# The label the API server puts on every namespace: its name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # libyaml's parser when PyYAML has it: parsing the output is most of the render time.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RenderError(ValueError):
     """The renderer produced something invalid: a bug, never a user error."""
+
+
+@dataclass(frozen=True)
+class NetworkAccess:
+    """A NetworkPolicy per job (``run --network-policy``): its pods reach each other on
+    every port; its metrics ports are reachable from these namespaces only."""
+
+    metrics_from: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,10 +60,18 @@ class Manifests:
     config_maps: list[dict[str, Any]] = field(default_factory=list)
     pod_groups: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)
+    network_policies: list[dict[str, Any]] = field(default_factory=list)
     pods: list[dict[str, Any]] = field(default_factory=list)
 
     def objects(self) -> list[dict[str, Any]]:
-        return [*self.config_maps, *self.pod_groups, *self.services, *self.pods]
+        """In creation order: a pod never starts before the policy that guards it."""
+        return [
+            *self.config_maps,
+            *self.pod_groups,
+            *self.services,
+            *self.network_policies,
+            *self.pods,
+        ]
 
 
 @functools.cache
@@ -250,6 +268,35 @@ def render_service(job: Job) -> dict[str, Any]:
     )
 
 
+def render_network_policy(job: Job, access: NetworkAccess) -> dict[str, Any]:
+    selector = job.selector_labels()
+    ingress: list[dict[str, Any]] = [{"from": [{"podSelector": {"matchLabels": selector}}]}]
+    if job.metrics_port is not None and access.metrics_from:
+        processes = accelerator_of(job).processes_per_pod(job)
+        ingress.append(
+            {
+                "from": [
+                    {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+                    for namespace in access.metrics_from
+                ],
+                "ports": [
+                    {"protocol": "TCP", "port": ports.metrics_port_name(j)}
+                    for j in range(processes)
+                ],
+            }
+        )
+    return _render(
+        "networkpolicy.yaml.j2",
+        "NetworkPolicy",
+        job.name,
+        name=job.name,
+        namespace=job.namespace,
+        labels=job.labels(),
+        selector=selector,
+        ingress=ingress,
+    )
+
+
 def render_config_maps(job: Job) -> list[dict[str, Any]]:
     return [
         _render(
@@ -307,18 +354,22 @@ def _check(manifests: Manifests, job: Job) -> None:
         raise RenderError(f"rendered {len(manifests.pods)} pods for {job.replicas} replicas")
 
 
-def render_shared(job: Job) -> Manifests:
-    """The children every attempt shares: ConfigMaps, PodGroup, headless Service."""
+def render_shared(job: Job, network: NetworkAccess | None = None) -> Manifests:
+    """The children every attempt shares: ConfigMaps, PodGroup, headless Service and, with
+    ``network``, the job's NetworkPolicy."""
     return Manifests(
         config_maps=render_config_maps(job),
         pod_groups=render_pod_groups(job),
         services=[render_service(job)],
+        network_policies=[render_network_policy(job, network)] if network else [],
     )
 
 
-def render(job: Job, image: str, attempt: int = 0) -> Manifests:
+def render(
+    job: Job, image: str, attempt: int = 0, network: NetworkAccess | None = None
+) -> Manifests:
     """Every child object of attempt ``attempt`` of ``job`` (a defaulted spec)."""
-    manifests = render_shared(job)
+    manifests = render_shared(job, network)
     manifests.pods = [render_pod(job, i, image, attempt) for i in range(job.replicas)]
     _check(manifests, job)
     return manifests
