@@ -6,7 +6,12 @@ object that has one (``requires_finalizer=True`` for both in kopf 1.45's ``on.py
 operator down no job could be deleted, and the chart would need ``patch`` on every job for it.
 kopf's ``TemporaryError(delay=...)`` retries only change handlers, which keep their progress in
 the object (a write per step); this operator is level-based on event handlers, which kopf does
-not retry. A job's timer here is one ``threading.Timer`` that exists only while something is
+not retry. ``PermanentError`` is the same machinery's other half (stop retrying a change
+handler) and has nothing to stop here: a spec that cannot run never reaches the operator (the
+CRD's schema and CEL rules, then the admin's admission policy refuse it at ``kubectl apply``),
+and one that can no longer run (a policy installed after it, a device that is missing) ends
+``Failed`` with its reason through the state machine (lifecycle.py), as every other end does.
+A job's timer here is one ``threading.Timer`` that exists only while something is
 due, and the resync (reconcile.py) bounds any wait.
 """
 
