@@ -1,4 +1,5 @@
-"""A thin JSON client over the kubernetes package's kubeconfig loading and REST transport.
+"""The operator's API client (densenet_operator.kube.Transport: auth, retries of 429/5xx,
+JSON bodies) with what a kubelet stand-in needs besides: merge patches and a watch stream.
 Objects stay plain dicts (the API's own field names), which the pure modules work on."""
 
 from __future__ import annotations
@@ -13,65 +14,29 @@ from typing import Any
 from urllib.parse import urlencode
 
 from kubernetes import client, config
-from kubernetes.client.rest import RESTClientObject
+
+from densenet_operator.kube import MERGE_PATCH, Transport
+from densenet_operator.kube import ApiError as KubeError
 
 log = logging.getLogger(__name__)
 
-
-class KubeError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
+__all__ = ["Kube", "KubeError", "Store", "key"]
 
 
-class Kube:
+class Kube(Transport):
     def __init__(self, kubeconfig: Path) -> None:
         cfg = client.Configuration()
         config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
         cfg.connection_pool_maxsize = 16
+        super().__init__(cfg)
         self.cfg = cfg
-        self.rest = RESTClientObject(cfg)
         self.ca_file = cfg.ssl_ca_cert
 
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        for setting in self.cfg.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
-        return headers
+    def get(self, path: str) -> dict[str, Any]:
+        return self.request("GET", path)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        params: dict[str, Any] | None = None,
-        content_type: str | None = None,
-        timeout: float = 15,
-    ) -> dict:
-        url = self.cfg.host + path + (f"?{urlencode(params)}" if params else "")
-        if body is not None and content_type is None:
-            content_type = "application/json"
-        resp = self.rest.request(
-            method, url, headers=self._headers(content_type), body=body, _request_timeout=timeout
-        )
-        data = resp.read()
-        if resp.status >= 300:
-            try:
-                message = json.loads(data).get("message", data[:200])
-            except ValueError:
-                message = data[:200]
-            raise KubeError(resp.status, str(message))
-        return json.loads(data) if data else {}
-
-    def get(self, path: str, **params: Any) -> dict:
-        return self.request("GET", path, params=params or None)
-
-    def merge_patch(self, path: str, body: dict) -> dict:
-        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
+    def merge_patch(self, path: str, body: dict) -> dict[str, Any]:
+        return self.request("PATCH", path, body, content_type=MERGE_PATCH)
 
     def watch(self, path: str, resource_version: str, timeout_s: int) -> Iterator[dict]:
         params = {
@@ -81,8 +46,10 @@ class Kube:
             "timeoutSeconds": str(timeout_s),
         }
         url = f"{self.cfg.host}{path}?{urlencode(params)}"
-        resp = self.rest.request(
-            "GET", url, headers=self._headers(None), _request_timeout=(5, timeout_s + 30)
+        headers = {"Accept": "application/json"}
+        self.api_client.update_params_for_auth(headers, [], ["BearerToken"], "", "GET", None)
+        resp = self.api_client.rest_client.request(
+            "GET", url, headers=headers, _request_timeout=(5, timeout_s + 30)
         )
         if resp.status >= 300:
             raise KubeError(resp.status, resp.read()[:200].decode(errors="replace"))
