@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from .job import LABEL_JOB, LABEL_MANAGED_BY, MANAGER
+from .pods import indexed
 from .reconcile import Reconciler
 from .schema import GROUP, PLURAL, VERSION
 
@@ -49,7 +50,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any
     ) -> dict[tuple[str, str], dict[str, Any]] | None:
         job_name = labels.get(LABEL_JOB)
-        return {(namespace, job_name): dict(body)} if job_name else None
+        return {(namespace, job_name): indexed(body)} if job_name else None
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def job_changed(

@@ -7,6 +7,7 @@ the trainer exits with and the operator imports instead of copying numbers.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,27 @@ def _not_started(status: dict[str, Any]) -> tuple[str, str]:
             return condition.get("reason") or "Unschedulable", condition.get("message") or ""
     waiting = (_trainer_status(status).get("state") or {}).get("waiting") or {}
     return waiting.get("reason") or "", waiting.get("message") or ""
+
+
+# What the operator reads of a pod (view, the rank table, the progress reader); the rest
+# (the containers' specs, managedFields) is most of a pod's size and stays out of kopf's index.
+_KEPT = {
+    "metadata": (
+        "name", "namespace", "uid", "labels", "annotations", "ownerReferences",
+        "creationTimestamp", "deletionTimestamp", "finalizers",
+    ),
+    "spec": ("nodeName",),
+    "status": ("phase", "reason", "podIP", "conditions", "containerStatuses"),
+}  # fmt: skip
+
+
+def indexed(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``pod`` the operator reads, as kopf's index keeps it (a 1,000-job
+    cluster holds every pod there)."""
+    return {
+        part: {k: v for k, v in (pod.get(part) or {}).items() if k in keys}
+        for part, keys in _KEPT.items()
+    }
 
 
 def view(pod: dict[str, Any]) -> PodView:
