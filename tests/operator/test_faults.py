@@ -159,6 +159,8 @@ def test_pods_orphaned_by_a_deleted_job_are_not_taken_by_a_new_one(jobs, operato
     selector = "densenet.dev/job-name=again"
     jobs.core.delete_collection_namespaced_service(jobs.namespace, label_selector=selector)
     jobs.core.delete_collection_namespaced_config_map(jobs.namespace, label_selector=selector)
+    networking = kube_client.NetworkingV1Api(jobs.core.api_client)
+    networking.delete_collection_namespaced_network_policy(jobs.namespace, label_selector=selector)
     status = jobs.wait_phase("again", "Running", timeout=60)
     assert set(uids(jobs, "again").values()).isdisjoint(old.values())
 
