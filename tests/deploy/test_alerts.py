@@ -36,6 +36,7 @@ def test_the_alerts_the_on_call_needs() -> None:
         "DenseNetStragglerRank",
         "DenseNetThroughputDrop",
         "DenseNetJobsRestarting",
+        "DenseNetJobsStalled",
         "DenseNetOperatorDown",
         "DenseNetOperatorReconcileErrors",
     }

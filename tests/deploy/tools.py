@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from densenet_contract import metrics as contract_metrics
 from devcluster.config import REPO_ROOT, ClusterPaths
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -73,20 +74,6 @@ def one(objects: list[dict], kind: str) -> dict[str, Any]:
     return found[0]
 
 
-# Operator metrics, a contract with the operator (issue 9); the trainer's come from its own
-# registry (densenet_trainer.metrics) in contract_metric_names().
-OPERATOR_METRICS = {
-    "densenet_operator_jobs_created_total",
-    "densenet_operator_jobs_succeeded_total",
-    "densenet_operator_jobs_failed_total",
-    "densenet_operator_jobs_restarted_total",
-    "densenet_operator_pods_created_total",
-    "densenet_operator_reconcile_duration_seconds",
-    "densenet_operator_reconcile_errors_total",
-    "densenet_operator_jobs",
-}
-
-
 def trainer_metric_names() -> set[str]:
     """Every series name the trainer exposes, read from its own metric registry."""
     from densenet_trainer.metrics import TrainerMetrics
@@ -100,11 +87,9 @@ def trainer_metric_names() -> set[str]:
 
 
 def contract_metric_names() -> set[str]:
-    operator = set(OPERATOR_METRICS)
-    for name in OPERATOR_METRICS:
-        if name.endswith("_seconds"):  # histograms
-            operator |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
-    return trainer_metric_names() | operator
+    """Every series the trainer and the operator expose: the trainer's read from its own
+    registry, the operator's from the contract (densenet_contract.metrics.OPERATOR)."""
+    return trainer_metric_names() | contract_metrics.series(contract_metrics.OPERATOR)
 
 
 def rule_set(role: dict) -> set[tuple[str, str, str]]:

@@ -356,3 +356,73 @@ def test_a_job_that_breaks_the_admin_policy_ends_failed_and_its_pods_go():
     assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]  # cleanPodPolicy Running
     done = stored(two_workers(), phase="Succeeded", completionTime="2026-11-24T11:30:00Z")
     assert decide(done, [], NOW, SETTINGS, violations=[message]).status["phase"] == "Succeeded"
+
+
+def stalled(plan) -> dict | None:
+    return next((c for c in plan.status.get("conditions", []) if c["type"] == "Stalled"), None)
+
+
+AT = datetime(2026, 11, 24, 12, 11, 0, tzinfo=UTC)  # 12 min after the pods' creation
+
+
+def test_a_running_job_with_no_step_for_the_deadline_is_stalled_once():
+    obj = stored(two_workers())
+    early = run(obj, [pod(0), pod(1)], now=NOW + timedelta(minutes=5))
+    assert stalled(early) is None
+    assert early.requeue_after == pytest.approx(240)  # due when the deadline passes (12:09)
+    plan = run(obj, [pod(0), pod(1)], now=AT)
+    condition = stalled(plan)
+    assert (condition["status"], condition["reason"]) == ("True", "NoProgress")
+    assert condition["message"] == (
+        "no step since the workers started at 2026-11-24T11:59:00Z (progressDeadlineSeconds 600)"
+    )
+    assert plan.status["phase"] == "Running" and plan.delete == []
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "Stalled")]
+    again = run(stored(two_workers(), **plan.status), [pod(0), pod(1)], now=AT)
+    assert stalled(again)["status"] == "True" and again.events == []
+
+
+def test_the_last_step_names_the_stall_and_a_new_step_clears_it():
+    progress = {"step": 50, "stepTime": "2026-11-24T11:59:30Z"}
+    plan = run(stored(two_workers(), progress=progress), [pod(0), pod(1)], now=AT)
+    assert stalled(plan)["message"].startswith(
+        "no new step since 2026-11-24T11:59:30Z: the last was 50"
+    )
+    moved = {"step": 60, "stepTime": "2026-11-24T12:10:50Z"}
+    cleared = run(
+        stored(two_workers(), **{**plan.status, "progress": moved}), [pod(0), pod(1)], now=AT
+    )
+    assert (stalled(cleared)["status"], stalled(cleared)["reason"]) == ("False", "Progressing")
+
+
+def test_a_step_of_an_earlier_attempt_does_not_stall_the_new_pods():
+    progress = {"step": 50, "stepTime": "2026-11-24T11:00:00Z"}  # before this attempt's pods
+    plan = run(stored(two_workers(), progress=progress), [pod(0), pod(1)], now=NOW)
+    assert stalled(plan) is None
+
+
+def test_stalled_action_restart_restarts_the_whole_job_counted():
+    job = two_workers(spec__runPolicy__stalledAction="Restart")
+    plan = run(stored(job), [pod(0), pod(1)], now=AT)
+    assert plan.status["phase"] == "Restarting"
+    assert plan.status["restarts"] == 1 and plan.status["attempt"] == 1
+    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]
+    restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
+    assert "stalled: no step since the workers started" in restarting["message"]
+
+
+def test_the_crd_defaults_report_only_after_ten_minutes():
+    policy = schema.apply(two_workers().build())["spec"]["runPolicy"]
+    assert (policy["progressDeadlineSeconds"], policy["stalledAction"]) == (600, "None")
+
+
+def test_a_job_stored_under_the_previous_crd_gets_the_stall_defaults():
+    obj = stored(two_workers())
+    for field in ("progressDeadlineSeconds", "stalledAction"):
+        del obj["spec"]["runPolicy"][field]  # Helm never upgrades a chart's crds/
+    assert stalled(run(obj, [pod(0), pod(1)], now=AT))["status"] == "True"
+
+
+def test_a_job_without_metrics_is_never_called_stalled():
+    obj = stored(two_workers(spec__metrics__enabled=False))
+    assert stalled(run(obj, [pod(0), pod(1)], now=AT)) is None

@@ -55,6 +55,40 @@ def test_a_crash_restarts_the_whole_job_which_then_succeeds(jobs, operator, tmp_
     assert any(e.reason == "WorkerFailed" and "exited 1" in e.message for e in events)
 
 
+def test_a_running_job_with_no_step_is_stalled_and_restarted_when_asked(jobs, operator, tmp_path):
+    op = operator()
+    # Trainers that start and never report a step (the stand-in serves no /metrics).
+    quiet = on_runner("quiet", tmp_path, FAKE_SLEEP=900).set(
+        "spec.runPolicy.progressDeadlineSeconds", 30
+    )
+    jobs.create(quiet.build())
+    jobs.wait_phase("quiet", "Running")
+    eventually(
+        lambda: (jobs.condition("quiet", "Stalled") or {}).get("status") == "True",
+        timeout=60,
+        what="quiet Stalled",
+    )
+    stalled = jobs.condition("quiet", "Stalled")
+    assert stalled["reason"] == "NoProgress"
+    assert stalled["message"].startswith("no step since the workers started at ")
+    assert jobs.status("quiet")["phase"] == "Running"  # stalledAction None: report only
+    assert op.sample("densenet_operator_jobs_stalled") == 1
+    events = jobs.core.list_namespaced_event(jobs.namespace).items
+    assert [e.type for e in events if e.reason == "Stalled"] == ["Warning"]
+
+    jobs.create(
+        on_runner("kick", tmp_path, FAKE_SLEEP=900)
+        .set("spec.runPolicy.progressDeadlineSeconds", 30)
+        .set("spec.runPolicy.stalledAction", "Restart")
+        .build()
+    )
+    eventually(
+        lambda: jobs.status("kick").get("restarts", 0) >= 1, timeout=90, what="kick restarted"
+    )
+    restarting = jobs.condition("kick", "Restarting")
+    assert "stalled: no step since the workers started" in restarting["message"]
+
+
 def test_preemption_does_not_count_against_backoff_limit(jobs, operator, tmp_path):
     operator()
     job = on_runner("preempt", tmp_path, FAKE_EXIT=75, FAKE_ONCE=1, FAKE_SLEEP=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -59,3 +60,15 @@ def test_a_server_dripping_bytes_is_cut_at_the_deadline(server):
     started = time.monotonic()
     assert progress.fetch(f"{server}/drip", deadline=1.0) is None
     assert time.monotonic() - started < 2.5
+
+
+def test_step_time_moves_only_with_the_step():
+    from densenet_operator.progress import step_time
+
+    t0, t1 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC), datetime(2026, 12, 1, 10, 5, tzinfo=UTC)
+    first = step_time({}, {"step": 10}, t0)
+    assert first == "2026-12-01T10:00:00Z"
+    assert step_time({"step": 10, "stepTime": first}, {"step": 10}, t1) == first
+    assert step_time({"step": 10, "stepTime": first}, {"step": 11}, t1) == "2026-12-01T10:05:00Z"
+    assert step_time({"step": 10, "stepTime": first}, {}, t1) == first  # no step read
+    assert step_time({}, {}, t1) is None

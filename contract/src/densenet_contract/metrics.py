@@ -78,6 +78,7 @@ RECONCILE_ERRORS = "densenet_operator_reconcile_errors"
 PROGRESS_READS = "densenet_operator_progress_reads"
 JOBS_BY_PHASE = "densenet_operator_jobs"
 LEADER = "densenet_operator_leader"  # 1 on the replica that holds the Lease and acts
+JOBS_STALLED = "densenet_operator_jobs_stalled"  # jobs whose Stalled condition is True
 
 OPERATOR: dict[str, str] = {
     JOBS_CREATED: COUNTER,
@@ -90,6 +91,7 @@ OPERATOR: dict[str, str] = {
     PROGRESS_READS: COUNTER,
     JOBS_BY_PHASE: GAUGE,
     LEADER: GAUGE,
+    JOBS_STALLED: GAUGE,
 }
 
 

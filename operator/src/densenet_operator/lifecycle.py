@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import schema
 from .job import Job
 from .pods import PERMANENT_EXITS, Outcome, PodView, parse_time
 from .render import ranktable
@@ -41,6 +42,10 @@ REPLICA_FAILURE = "ReplicaFailure"
 # Condition when pods of an old attempt stay terminating on a healthy node (a finalizer, a
 # process that ignores SIGTERM past its grace period): the next attempt waits for them.
 NOT_TERMINATING = "PodsNotTerminating"
+# A Running job whose step has not moved for runPolicy.progressDeadlineSeconds.
+STALLED = "Stalled"
+STALL_DEADLINE = schema.spec_default("runPolicy", "progressDeadlineSeconds")
+STALL_ACTION = schema.spec_default("runPolicy", "stalledAction")
 
 
 def timestamp(moment: datetime) -> str:
@@ -404,6 +409,10 @@ class Decider:
             if restarting and restarting["status"] == "True":
                 message = f"recovered; the last restart was for: {restarting['message']}"
                 self.condition(RESTARTING, False, "AllWorkersRunning", message)
+            if self.job.metrics_port is not None:  # the step is read from the chief's /metrics
+                self.check_stalled(current)
+        elif (self.find_condition(STALLED) or {}).get("status") == "True":
+            self.condition(STALLED, False, "NotRunning", "the workers are not all running")
         elif self.status.get("phase") not in (RESTARTING,) or current:
             scheduled = len(current) == self.job.replicas and all(
                 p.node_name for p in current.values()
@@ -414,6 +423,38 @@ class Decider:
             elif self.status.get("phase") != RESTARTING:
                 self.set_phase(PENDING, "Pending", "waiting for pods to be created and scheduled")
         self.not_starting(current)
+
+    def check_stalled(self, current: dict[int, PodView]) -> None:
+        """The Stalled condition of a Running job: no new step (status.progress.stepTime, or
+        the current pods' start before their first step) for progressDeadlineSeconds."""
+        policy = self.job.spec["runPolicy"]
+        seconds = policy.get("progressDeadlineSeconds") or STALL_DEADLINE
+        deadline = timedelta(seconds=seconds)
+        progress = self.status.get("progress") or {}
+        moved = parse_time(progress.get("stepTime"))
+        started = max((p.created for p in current.values() if p.created), default=None)
+        since = max((t for t in (moved, started) if t is not None), default=None)
+        stalled = self.find_condition(STALLED)
+        if since is None or self.now < since + deadline:
+            if stalled and stalled["status"] == "True":
+                self.condition(
+                    STALLED, False, "Progressing", f"moving again at step {progress.get('step', 0)}"
+                )
+            if since is not None:
+                self.plan.due_in((since + deadline - self.now).total_seconds())
+            return
+        if moved is not None and moved >= (started or moved):
+            message = f"no new step since {timestamp(moved)}: the last was {progress.get('step')}"
+        else:
+            message = f"no step since the workers started at {timestamp(since)}"
+        message += f" (progressDeadlineSeconds {seconds})"
+        if policy.get("stalledAction", STALL_ACTION) == "Restart":
+            self.condition(STALLED, False, "Restarted", message)
+            self.restart(counted=True, cause=f"stalled: {message}")
+            return
+        if not (stalled and stalled["status"] == "True"):
+            self.plan.events.append(Event(WARNING, "Stalled", message))
+        self.condition(STALLED, True, "NoProgress", message)
 
     def decide(self) -> Plan:
         self.first_look()
@@ -438,6 +479,10 @@ class Decider:
         elif self.find_condition(NOT_TERMINATING):
             self.condition(NOT_TERMINATING, False, "PodsTerminated", "")
         return self.plan
+
+
+def is_stalled(status: dict[str, Any]) -> bool:
+    return any(c["type"] == STALLED and c["status"] == "True" for c in status.get("conditions", []))
 
 
 def stuck_message(pod: PodView) -> str:

@@ -67,6 +67,12 @@ class OperatorMetrics:
         )
         for phase in PHASES:
             self.jobs_by_phase.labels(phase=phase).set(0)
+        self.jobs_stalled = Gauge(
+            names.JOBS_STALLED,
+            "Running jobs whose step has not moved for their runPolicy.progressDeadlineSeconds "
+            "(condition Stalled)",
+            registry=r,
+        )
         self.counters = {
             "created": self.jobs_created,
             "succeeded": self.jobs_succeeded,

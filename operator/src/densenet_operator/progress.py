@@ -69,6 +69,16 @@ def fallback_event(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     )
 
 
+def step_time(old: dict[str, Any], new: dict[str, Any], now: datetime) -> str | None:
+    """``status.progress.stepTime``: when the step of ``new`` was first read, so the time
+    the job last moved (the stall check's clock); None before the first step."""
+    if "step" not in new:
+        return old.get("stepTime")
+    if new["step"] == old.get("step") and old.get("stepTime"):
+        return str(old["stepTime"])
+    return timestamp(now)
+
+
 @dataclass(frozen=True)
 class Sample:
     step: float

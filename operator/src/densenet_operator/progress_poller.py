@@ -78,6 +78,9 @@ class ProgressPoller:
         new = progress.progress(progress.parse(text), job.spec, self._samples.get(key), now)
         if "step" in new:
             self._samples[key] = progress.Sample(new["step"], now)
+        moved = progress.step_time(status.get("progress") or {}, new, now)
+        if moved:
+            new["stepTime"] = moved
         message = progress.fallback_event(status.get("progress") or {}, new)
         if message:
             self.events.post(obj, lifecycle.Event(lifecycle.WARNING, "CheckpointFallback", message))

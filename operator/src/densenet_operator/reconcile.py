@@ -41,6 +41,7 @@ class Reconciler:
         self.coalescer = Coalescer()
         self.phases: dict[Key, str] = {}
         self.known: set[Key] = set()  # every job seen: the resync visits each
+        self.stalled: set[Key] = set()  # jobs whose Stalled condition is True
         # kopf's index of the operator's pods by (namespace, job name), set by the handlers
         # before the first trigger; read, never written, here.
         self.pod_index: Mapping[Key, Iterable[dict[str, Any]]] = {}
@@ -99,6 +100,8 @@ class Reconciler:
         self.known.discard(key)
         self._errors.pop(key, None)
         self.phases.pop(key, None)
+        self.stalled.discard(key)
+        self.metrics.jobs_stalled.set(len(self.stalled))
         self.progress.forget(key)
         self.timers.cancel(key)
         self.metrics.set_phases(list(self.phases.values()))
@@ -216,6 +219,11 @@ class Reconciler:
             self.metrics.count(counter, **labels)
         self.phases[key] = plan.status.get("phase", lifecycle.PENDING)
         self.metrics.set_phases(list(self.phases.values()))
+        if lifecycle.is_stalled(plan.status):
+            self.stalled.add(key)
+        else:
+            self.stalled.discard(key)
+        self.metrics.jobs_stalled.set(len(self.stalled))
         if plan.delete_job:
             self.cluster.delete_job(job.namespace, job.name)
         elif plan.requeue_after is not None and plan.requeue_after < self.settings.resync_interval:

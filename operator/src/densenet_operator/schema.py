@@ -72,6 +72,15 @@ def openapi_schema() -> dict[str, Any]:
     return version["schema"]["openAPIV3Schema"]
 
 
+def spec_default(*path: str) -> Any:
+    """The CRD's default of ``spec.<path>``: for a field added in this release, which a job
+    stored under an older CRD (Helm never upgrades a chart's crds/) does not carry."""
+    node = openapi_schema()["properties"]["spec"]
+    for key in path:
+        node = node["properties"][key]
+    return node["default"]
+
+
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
