@@ -124,7 +124,8 @@ def test_crashes_restart_the_whole_job_with_backoff_counted(code, cause):
     assert plan.status["attempt"] == 1
     assert plan.status["restarts"] == 2
     assert plan.status["nextAttemptTime"] == "2026-11-24T12:00:20Z"  # 10 s * 2^(2-1)
-    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]
+    # The survivor waits in a collective for the dead peer: no grace period to wait out.
+    assert sorted(plan.quick_delete) == ["dn-worker-0", "dn-worker-1"] and plan.delete == []
     assert plan.create == []
     restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
     assert cause in restarting["message"]
@@ -137,6 +138,8 @@ def test_preemption_restarts_at_once_without_counting():
     assert plan.status["restarts"] == 3
     assert plan.status["preemptions"] == 1
     assert plan.status["nextAttemptTime"] == "2026-11-24T12:00:00Z"
+    # Every rank stops at the same step and checkpoints: the full grace period.
+    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"] and plan.quick_delete == []
 
 
 def test_evicted_pod_is_a_disruption():
@@ -406,7 +409,7 @@ def test_stalled_action_restart_restarts_the_whole_job_counted():
     plan = run(stored(job), [pod(0), pod(1)], now=AT)
     assert plan.status["phase"] == "Restarting"
     assert plan.status["restarts"] == 1 and plan.status["attempt"] == 1
-    assert sorted(plan.delete) == ["dn-worker-0", "dn-worker-1"]
+    assert sorted(plan.quick_delete) == ["dn-worker-0", "dn-worker-1"]
     restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
     assert "stalled: no step since the workers started" in restarting["message"]
 

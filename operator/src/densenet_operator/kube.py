@@ -269,9 +269,14 @@ class Cluster:
             return False
         return True
 
-    def delete_pod(self, namespace: str, name: str, force: bool = False) -> None:
+    def delete_pod(
+        self, namespace: str, name: str, force: bool = False, grace: int | None = None
+    ) -> None:
+        """Delete a pod with its own grace period, ``grace`` seconds, or at once (``force``:
+        the object goes before its node has stopped it)."""
         path = f"{collection_path('v1', 'Pod', namespace)}/{quote(name)}"
-        body = {"gracePeriodSeconds": 0} if force else None
+        seconds = 0 if force else grace
+        body = {"gracePeriodSeconds": seconds} if seconds is not None else None
         try:
             self.api.request("DELETE", path, body)
         except ApiError as err:

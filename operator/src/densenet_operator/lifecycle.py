@@ -42,6 +42,9 @@ REPLICA_FAILURE = "ReplicaFailure"
 # Condition when pods of an old attempt stay terminating on a healthy node (a finalizer, a
 # process that ignores SIGTERM past its grace period): the next attempt waits for them.
 NOT_TERMINATING = "PodsNotTerminating"
+# Grace period of the surviving pods of a failed attempt (Plan.quick_delete): SIGTERM, then
+# SIGKILL a second later; the next attempt still waits until they are gone.
+QUICK_GRACE_SECONDS = 1
 # A Running job whose step has not moved for runPolicy.progressDeadlineSeconds.
 STALLED = "Stalled"
 STALL_DEADLINE = schema.spec_default("runPolicy", "progressDeadlineSeconds")
@@ -64,6 +67,9 @@ class Plan:
     status: dict[str, Any]
     create: list[int] = field(default_factory=list)  # replica indexes of the current attempt
     delete: list[str] = field(default_factory=list)  # pod names, with their grace period
+    # pods of a failed attempt: their trainers wait in a collective for the peer that died and
+    # cannot checkpoint, so their grace period would only delay the restart
+    quick_delete: list[str] = field(default_factory=list)
     force_delete: list[str] = field(default_factory=list)  # pods stuck terminating
     events: list[Event] = field(default_factory=list)
     rank_table: str | None = None  # new hccl.json to write
@@ -150,10 +156,12 @@ class Decider:
         self.plan.counters.append("succeeded")
         self.finished()
 
-    def new_attempt(self) -> None:
-        """Every pod of the current attempt becomes stale and is deleted with its grace
-        period (trainers checkpoint on SIGTERM); the next attempt's pods start afresh."""
-        self.delete_pods([p for p in self.pods if not p.deleting])
+    def new_attempt(self, failed: bool = False) -> None:
+        """Every pod of the current attempt becomes stale and is deleted: with its grace
+        period (trainers checkpoint on SIGTERM), or after a failure (a crash, a stall) within
+        QUICK_GRACE_SECONDS, since the survivors are stuck and resume from the last periodic
+        checkpoint anyway; the next attempt's pods start afresh once these are gone."""
+        self.delete_pods([p for p in self.pods if not p.deleting], quick=failed)
         self.status["attempt"] = self.attempt + 1
         if self.uses_device_plugin_table():
             self.status["rankTable"] = {
@@ -180,7 +188,7 @@ class Decider:
             self.status["preemptions"] = self.status.get("preemptions", 0) + 1
             delay = 0.0
             reason = "WorkerPreempted"
-        self.new_attempt()
+        self.new_attempt(failed=counted)
         self.status["nextAttemptTime"] = timestamp(self.now + timedelta(seconds=delay))
         message = f"restarting the whole job from its last checkpoint: {cause}"
         if counted:
@@ -214,14 +222,14 @@ class Decider:
         )
 
     # --- steps -------------------------------------------------------------------------
-    def delete_pods(self, which: list[PodView]) -> None:
+    def delete_pods(self, which: list[PodView], quick: bool = False) -> None:
         """Delete with the grace period; a pod still there force_delete_after past it (the
         API server's deletionTimestamp, compared with the API server's clock) is
         force-deleted only when its node is NotReady or gone: on a healthy node its trainer
         may still be writing the checkpoint, so the job waits and says why."""
         for pod in which:
             if not pod.deleting:
-                self.plan.delete.append(pod.name)
+                (self.plan.quick_delete if quick else self.plan.delete).append(pod.name)
             elif pod.deletion_time is not None:
                 stuck = pod.deletion_time + timedelta(seconds=self.settings.force_delete_after)
                 if self.now < stuck:

@@ -198,6 +198,8 @@ class Reconciler:
         stored = self.cluster.patch_status(obj, plan.status)
         for name in dict.fromkeys(plan.delete):
             self.cluster.delete_pod(job.namespace, name)
+        for name in dict.fromkeys(plan.quick_delete):
+            self.cluster.delete_pod(job.namespace, name, grace=lifecycle.QUICK_GRACE_SECONDS)
         for name in dict.fromkeys(plan.force_delete):
             self.cluster.delete_pod(job.namespace, name, force=True)
         if plan.create:
