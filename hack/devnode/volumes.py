@@ -29,11 +29,27 @@ class Mount:
 
 
 def kind_of(volume: dict) -> str:
-    for kind in (*FILE_VOLUMES, "emptyDir", "hostPath"):
+    for kind in (*FILE_VOLUMES, "emptyDir", "hostPath", "persistentVolumeClaim"):
         if kind in volume:
             return kind
     other = next((k for k in volume if k != "name"), "?")
     raise ConfigError(f"volume {volume['name']!r}: type {other!r} is not supported by devnode")
+
+
+def claimed_host_path(claim_name: str, claim: dict, volume: dict | None) -> dict | None:
+    """The hostPath source ({path, type}) behind a bound PersistentVolumeClaim, None while it is
+    not bound; devnode mounts PersistentVolumes of type hostPath or local only."""
+    pv_name = (claim.get("spec") or {}).get("volumeName")
+    if (claim.get("status") or {}).get("phase") != "Bound" or not pv_name or volume is None:
+        return None
+    spec = volume.get("spec") or {}
+    source = spec.get("hostPath") or spec.get("local")
+    if not source:
+        raise ConfigError(
+            f"persistentVolumeClaim {claim_name!r}: PersistentVolume {pv_name!r} is not a "
+            "hostPath or local volume, which are all devnode mounts"
+        )
+    return {"path": source["path"], "type": source.get("type", "")}
 
 
 def with_service_account_volume(pod: dict) -> dict:

@@ -31,6 +31,7 @@ from devnode.volumefs import sync_files
 from devnode.volumes import (
     FILE_VOLUMES,
     FileContext,
+    claimed_host_path,
     container_mounts,
     kind_of,
     volume_files,
@@ -141,9 +142,14 @@ class PodWorker:
         self._allocate_devices()
         for volume in self.pod["spec"].get("volumes", []):
             name, kind = volume["name"], kind_of(volume)
-            if kind == "hostPath":
-                path = Path(volume["hostPath"]["path"])
-                kind_wanted = volume["hostPath"].get("type", "")
+            if kind in ("hostPath", "persistentVolumeClaim"):
+                source = (
+                    volume["hostPath"]
+                    if kind == "hostPath"
+                    else self._claimed(volume["persistentVolumeClaim"]["claimName"])
+                )
+                path = Path(source["path"])
+                kind_wanted = source.get("type", "")
                 if kind_wanted in ("", "DirectoryOrCreate") and not path.exists():
                     path.mkdir(parents=True)
                 elif kind_wanted == "FileOrCreate" and not path.exists():
@@ -162,6 +168,18 @@ class PodWorker:
             self.uid, self.pod_ip, self.hosts_text, hosts.render_resolv_conf(self.namespace)
         )
         self.setup_failures = 0
+
+    def _claimed(self, claim_name: str) -> dict:
+        """The hostPath behind PersistentVolumeClaim ``claim_name``, as a kubelet mounts a
+        bound claim's volume; until it is bound the pod waits in ContainerCreating."""
+        claims = f"/api/v1/namespaces/{self.namespace}/persistentvolumeclaims"
+        claim = self.ctx.kube.get(f"{claims}/{claim_name}")
+        pv_name = (claim.get("spec") or {}).get("volumeName")
+        volume = self.ctx.kube.get(f"/api/v1/persistentvolumes/{pv_name}") if pv_name else None
+        source = claimed_host_path(claim_name, claim, volume)
+        if source is None:
+            raise RuntimeError(f"persistentVolumeClaim {claim_name!r} is not bound yet")
+        return source
 
     def _allocate_devices(self) -> None:
         annotations = self.pod["metadata"].get("annotations") or {}

@@ -211,9 +211,7 @@ class TestVolumes:
             ("/s/data/w-0", "/data/x", False),
         ]
         with pytest.raises(ConfigError, match="not supported"):
-            volume_files(
-                {"name": "p", "persistentVolumeClaim": {"claimName": "x"}}, self.ctx(pod("a"))
-            )
+            volume_files({"name": "p", "nfs": {"server": "x", "path": "/"}}, self.ctx(pod("a")))
 
 
 class TestStatus:
@@ -400,3 +398,19 @@ def test_probes_dial_only_the_pod_network_or_loopback():
     # A probe whose host is outside fails without dialling anything.
     probe = {"tcpSocket": {"port": 80, "host": "192.0.2.1"}, "timeoutSeconds": 30}
     assert run_probe(probe, {}, "10.89.0.7", 0, {}) is False
+
+
+def test_a_bound_claim_mounts_its_host_path_volume_and_an_unbound_one_waits():
+    from devnode.volumes import claimed_host_path, kind_of
+
+    assert kind_of({"name": "d", "persistentVolumeClaim": {"claimName": "c"}}) == (
+        "persistentVolumeClaim"
+    )
+    bound = {"spec": {"volumeName": "pv-1"}, "status": {"phase": "Bound"}}
+    pv = {"spec": {"hostPath": {"path": "/var/tmp/d", "type": "Directory"}}}
+    assert claimed_host_path("c", bound, pv) == {"path": "/var/tmp/d", "type": "Directory"}
+    local = {"spec": {"local": {"path": "/mnt/disk"}}}
+    assert claimed_host_path("c", bound, local) == {"path": "/mnt/disk", "type": ""}
+    assert claimed_host_path("c", {"spec": {}, "status": {"phase": "Pending"}}, None) is None
+    with pytest.raises(ConfigError, match="'c': PersistentVolume 'pv-1' is not a hostPath"):
+        claimed_host_path("c", bound, {"spec": {"nfs": {"server": "x", "path": "/"}}})
