@@ -222,6 +222,7 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
     target = e2e.Target(api_client, helm(), str(cluster.kubeconfig), RELEASE, system)
     prometheus = Prometheus(work)
     identity: dict[str, Any] = {}
+    data = work / "data"
     try:
         install_seconds = target.install(
             values=[
@@ -229,6 +230,8 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
                 f"monitoring.podMonitor.interval={SCRAPE}",
                 f"monitoring.serviceMonitor.interval={SCRAPE}",
                 "operator.extraArgs={--progress-interval=2}",
+                # The admin's policy lets jobs read the test's dataset from the node's disk.
+                f"policy.hostPathPrefixes={{{data}}}",
             ],
             strings=[f"nodeSelector.{ESCAPED_RUNNER_LABEL}=true"],
         )
@@ -270,7 +273,7 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
             )  # fmt: skip
 
         started = time.time()
-        job = cpu_job(tiny_dataset(work / "data"))
+        job = cpu_job(tiny_dataset(data))
         status = e2e.run_job_to_success(target, jobs, job, 420, after_apply=preempt_a_worker)
         finished = time.time()
         pod = target.operator_pod()

@@ -23,7 +23,13 @@ def test_defaults_come_from_the_crd_and_leave_training_to_the_trainer():
     assert spec["accelerator"] == {"type": "cpu", "perPod": 1}
     assert spec["mode"] == "train"
     assert spec["metrics"] == {"enabled": True, "port": 9410}
-    assert spec["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running", "suspend": False}
+    assert spec["runPolicy"] == {
+        "backoffLimit": 3,
+        "cleanPodPolicy": "Running",
+        "suspend": False,
+        "progressDeadlineSeconds": 600,
+        "stalledAction": "None",
+    }
     assert spec["ascend"] == {"rankTableVersion": "1.0", "source": "devicePlugin"}
     assert spec["gaudi"] == {"mode": "devicePlugin", "hugepages2Mi": "4Gi"}
     assert spec["checkpoint"] == {
