@@ -136,6 +136,14 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
     status = jobs.status(name)
     assert status["restarts"] == 1, status
     assert "killed by signal 9" in jobs.condition(name, "Restarting")["message"]
+    # Goodput: the restart's record closes at the new attempt's first step.
+    goodput = eventually(
+        lambda: (g := jobs.status(name).get("goodput") or {}).get("recoveries") == 1 and g,
+        timeout=60,
+        what="the recovery in status.goodput",
+    )
+    assert 0 <= goodput["stepsLost"] <= CHECKPOINT_EVERY, goodput  # at most one interval
+    assert 0 < goodput["lastRecoverySeconds"] <= recovery_seconds + 5, goodput
 
     # 2. `kubectl delete pod` of a worker: SIGTERM, every rank stops at one step, no loss.
     log.wait_step(first_new + CHECKPOINT_EVERY)
@@ -156,6 +164,9 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
 
     status = jobs.wait_phase(name, "Succeeded", timeout=600)
     assert status["restarts"] == 1 and status["preemptions"] == 1  # suspend is neither
+    # The preemption lost nothing: every rank checkpointed the step it stopped at.
+    assert status["goodput"]["recoveries"] == 2, status["goodput"]
+    assert status["goodput"]["stepsLost"] == goodput["stepsLost"], status["goodput"]
     assert log.last_step() == MAX_STEPS
     # Both workers' seed-format lines are in `kubectl logs`, and the model learned the digits
     # through every interruption: chance is 10 %.
@@ -164,6 +175,7 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
     top1 = e2e.final_top1(logs)
     assert top1 >= MIN_TOP1, top1
     print(f"\nrecovery after SIGKILL: {recovery_seconds:.1f}s from kill to step {first_new}")
+    print(f"status.goodput: {status['goodput']}")
     print(f"validation top-1 after the interruptions: {top1:.3f}")
 
     # 4. Deleting the job leaves no process, network namespace or file of its pods.

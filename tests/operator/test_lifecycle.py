@@ -429,3 +429,14 @@ def test_a_job_stored_under_the_previous_crd_gets_the_stall_defaults():
 def test_a_job_without_metrics_is_never_called_stalled():
     obj = stored(two_workers(spec__metrics__enabled=False))
     assert stalled(run(obj, [pod(0), pod(1)], now=AT)) is None
+
+
+def test_a_restart_opens_a_goodput_record_and_a_second_one_extends_it():
+    crashed = [pod(0), pod(1, phase="Failed", exit_code=1)]
+    plan = run(stored(two_workers(), progress={"step": 57}), crashed)
+    assert plan.status["goodput"] == {"restartedAt": "2026-11-24T12:00:00Z", "stepAtRestart": 57}
+    # Crashed again before its first new step: one record, from the first restart.
+    again = stored(two_workers(), **{**plan.status, "progress": {"step": 50}})
+    later = run(again, [pod(0, attempt=1), pod(1, attempt=1, phase="Failed", exit_code=1)],
+                now=NOW + timedelta(minutes=1))  # fmt: skip
+    assert later.status["goodput"] == {"restartedAt": "2026-11-24T12:00:00Z", "stepAtRestart": 57}

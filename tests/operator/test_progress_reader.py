@@ -72,3 +72,38 @@ def test_step_time_moves_only_with_the_step():
     assert step_time({"step": 10, "stepTime": first}, {"step": 11}, t1) == "2026-12-01T10:05:00Z"
     assert step_time({"step": 10, "stepTime": first}, {}, t1) == first  # no step read
     assert step_time({}, {}, t1) is None
+
+
+def test_a_restarts_record_closes_at_the_new_attempts_first_step():
+    from densenet_contract import metrics
+    from densenet_operator.progress import recovered
+
+    restarted = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    record = {"restartedAt": "2026-12-01T10:00:00Z", "stepAtRestart": 57, "recoveries": 1,
+              "stepsLost": 3, "secondsLost": 40.0}  # fmt: skip
+    first_step = (restarted.timestamp() + 31.5, {"step": 41, "resumedStep": 40})
+    values = {metrics.FIRST_STEP_TIME: first_step[0]}
+    goodput, seconds, lost = recovered(record, values, first_step[1])
+    assert (seconds, lost) == (31.5, 17)
+    assert goodput == {"recoveries": 2, "stepsLost": 20, "secondsLost": 71.5,
+                       "lastRecoverySeconds": 31.5}  # fmt: skip
+    # Nothing to close: no open record, no first step yet, or the old attempt's chief.
+    assert recovered({}, values, first_step[1]) is None
+    assert recovered(record, {}, {"step": 57}) is None
+    before = {metrics.FIRST_STEP_TIME: restarted.timestamp() - 600}
+    assert recovered(record, before, first_step[1]) is None
+
+
+def test_the_checkpoint_state_reaches_the_status():
+    from densenet_contract import metrics
+    from densenet_operator.progress import progress
+
+    values = {
+        metrics.GLOBAL_STEP: 45.0,
+        metrics.RESUMED_STEP: 40.0,
+        metrics.CHECKPOINT_STEP: 40.0,
+        metrics.CHECKPOINT_TIME: datetime(2026, 12, 1, 9, 59, 30, tzinfo=UTC).timestamp(),
+    }
+    out = progress(values, {}, None, datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    assert (out["step"], out["resumedStep"], out["checkpointStep"]) == (45, 40, 40)
+    assert out["checkpointTime"] == "2026-12-01T09:59:30Z"

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def test_scrape_during_training(tmp_path: Path) -> None:
         "500",
         "--display_every",
         "1",
+        "--save_checkpoints_steps",
+        "2",
         "--export",
         "false",
         "--log_dir",
@@ -58,6 +61,7 @@ def test_scrape_during_training(tmp_path: Path) -> None:
         output=out,
         extra_env=JOB_ENV,
     )
+    started = time.time()
     try:
         wait_for_step(out, 3, proc, timeout=240)
         text = _scrape(port)
@@ -82,6 +86,10 @@ def test_scrape_during_training(tmp_path: Path) -> None:
         "densenet_eval_top1_ratio": "gauge",
         "densenet_eval_top5_ratio": "gauge",
         "densenet_trainer_info": "gauge",
+        "densenet_resumed_step": "gauge",
+        "densenet_checkpoint_step": "gauge",
+        "densenet_checkpoint_timestamp_seconds": "gauge",
+        "densenet_first_step_timestamp_seconds": "gauge",
     }
     assert {name: families[name].type for name in expected if name in families} == expected
     assert set(families) == set(expected), "only densenet_ metrics, one prefix"
@@ -95,6 +103,13 @@ def test_scrape_during_training(tmp_path: Path) -> None:
     assert samples["densenet_images_processed_total"].value >= 3 * 4
     assert samples["densenet_step_duration_seconds_count"].value >= 3
     assert samples["densenet_checkpoint_fallbacks_total"].value == 0  # a fresh directory
+    assert samples["densenet_resumed_step"].value == 0  # started fresh
+    # Checkpoints every 2 steps: the newest is at an even step no later than the global step.
+    checkpointed = samples["densenet_checkpoint_step"].value
+    assert checkpointed >= 2 and checkpointed % 2 == 0 and checkpointed <= step.value
+    assert started <= samples["densenet_checkpoint_timestamp_seconds"].value <= time.time()
+    first = samples["densenet_first_step_timestamp_seconds"].value
+    assert started <= first <= samples["densenet_checkpoint_timestamp_seconds"].value
     info = samples["densenet_trainer_info"].labels
     assert info["accelerator"] == "cpu" and info["world_size"] == "1"
     assert info["tensorflow_version"].startswith("2.")

@@ -42,6 +42,14 @@ STEP_DURATION = "densenet_step_duration_seconds"
 # Unreadable checkpoints a resume skipped for an older one (the operator makes it an Event).
 CHECKPOINT_FALLBACKS = "densenet_checkpoint_fallbacks"
 TRAINER_INFO = "densenet_trainer"
+# The checkpoint state a scheduler or the operator can use: where this process resumed, and
+# the newest checkpoint (written or restored): its step and when it was written.
+RESUMED_STEP = "densenet_resumed_step"
+CHECKPOINT_STEP = "densenet_checkpoint_step"
+CHECKPOINT_TIME = "densenet_checkpoint_timestamp_seconds"
+# When this process finished its first step (after a start or a resume): the operator times a
+# restart's recovery to it.
+FIRST_STEP_TIME = "densenet_first_step_timestamp_seconds"
 
 TRAINER: dict[str, str] = {
     IMAGES_PROCESSED: COUNTER,
@@ -58,6 +66,10 @@ TRAINER: dict[str, str] = {
     STEP_DURATION: HISTOGRAM,
     CHECKPOINT_FALLBACKS: COUNTER,
     TRAINER_INFO: INFO,
+    RESUMED_STEP: GAUGE,
+    CHECKPOINT_STEP: GAUGE,
+    CHECKPOINT_TIME: GAUGE,
+    FIRST_STEP_TIME: GAUGE,
 }
 
 # --- the operator (its --metrics-port) ---
@@ -79,6 +91,9 @@ PROGRESS_READS = "densenet_operator_progress_reads"
 JOBS_BY_PHASE = "densenet_operator_jobs"
 LEADER = "densenet_operator_leader"  # 1 on the replica that holds the Lease and acts
 JOBS_STALLED = "densenet_operator_jobs_stalled"  # jobs whose Stalled condition is True
+# Goodput: each restart's time from the restart to the first new step, and the steps it lost.
+RECOVERY_DURATION = "densenet_operator_recovery_seconds"
+STEPS_LOST = "densenet_operator_steps_lost"
 
 OPERATOR: dict[str, str] = {
     JOBS_CREATED: COUNTER,
@@ -92,6 +107,8 @@ OPERATOR: dict[str, str] = {
     JOBS_BY_PHASE: GAUGE,
     LEADER: GAUGE,
     JOBS_STALLED: GAUGE,
+    RECOVERY_DURATION: HISTOGRAM,
+    STEPS_LOST: COUNTER,
 }
 
 

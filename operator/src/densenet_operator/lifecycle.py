@@ -189,6 +189,7 @@ class Decider:
             delay = 0.0
             reason = "WorkerPreempted"
         self.new_attempt(failed=counted)
+        self.open_goodput_record()
         self.status["nextAttemptTime"] = timestamp(self.now + timedelta(seconds=delay))
         message = f"restarting the whole job from its last checkpoint: {cause}"
         if counted:
@@ -199,6 +200,17 @@ class Decider:
         self.condition(RESTARTING, True, reason, message)
         self.plan.counters.append("restarted")
         self.plan.due_in(delay)
+
+    def open_goodput_record(self) -> None:
+        """status.goodput: when this restart happened and the step the job had reached; the
+        progress reader closes the record at the new attempt's first step (progress.recovered).
+        A restart before that recovery extends the open record: one recovery, timed from the
+        first restart, losing the steps since the furthest step reached."""
+        goodput = self.status.setdefault("goodput", {})
+        goodput.setdefault("restartedAt", timestamp(self.now))
+        step = (self.status.get("progress") or {}).get("step")
+        if step is not None:
+            goodput["stepAtRestart"] = max(int(step), int(goodput.get("stepAtRestart", 0)))
 
     # --- views -------------------------------------------------------------------------
     def find_condition(self, kind: str) -> dict[str, Any] | None:

@@ -67,6 +67,16 @@ class OperatorMetrics:
         )
         for phase in PHASES:
             self.jobs_by_phase.labels(phase=phase).set(0)
+        self.recovery_seconds = Histogram(
+            names.RECOVERY_DURATION,
+            "Time from a whole-job restart to the new attempt's first training step",
+            JOB_LABELS,
+            buckets=(5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800),
+            registry=r,
+        )
+        self.steps_lost = jobs(
+            names.STEPS_LOST, "Training steps redone after restarts (reached minus resumed from)"
+        )
         self.jobs_stalled = Gauge(
             names.JOBS_STALLED,
             "Running jobs whose step has not moved for their runPolicy.progressDeadlineSeconds "

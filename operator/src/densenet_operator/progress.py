@@ -11,7 +11,7 @@ import math
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +20,7 @@ from densenet_contract import metrics, ports
 
 from .job import LABEL_ATTEMPT, LABEL_INDEX, Job
 from .lifecycle import timestamp
+from .pods import parse_time
 
 # What one read of a chief's /metrics may cost: the trainer's page is a few KiB, so a page
 # past MAX_BYTES or a read past READ_DEADLINE (a slow or hostile endpoint dripping bytes) is a
@@ -39,11 +40,21 @@ GAUGES = {
     metrics.LEARNING_RATE: "lr",
     metrics.EVAL_TOP1: "evalTop1",
     metrics.MAX_STEPS: "totalSteps",
+    metrics.RESUMED_STEP: "resumedStep",
+    metrics.CHECKPOINT_STEP: "checkpointStep",
 }
+# Trainer gauges of Unix times -> status.progress timestamps.
+TIMES = {metrics.CHECKPOINT_TIME: "checkpointTime"}
+# Whole-number fields.
+INTEGERS = ("step", "resumedStep", "checkpointStep")
 
 
 # Trainer counter -> status.progress field (the sample's name carries the _total suffix).
 COUNTERS = {f"{metrics.CHECKPOINT_FALLBACKS}_total": "checkpointFallbacks"}
+
+
+# Every trainer sample the operator reads.
+READ = {*TIMES, metrics.FIRST_STEP_TIME}
 
 
 def parse(text: str) -> dict[str, float]:
@@ -51,7 +62,7 @@ def parse(text: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            known = sample.name in GAUGES or sample.name in COUNTERS
+            known = sample.name in GAUGES or sample.name in COUNTERS or sample.name in READ
             if known and sample.name not in values:
                 values[sample.name] = sample.value
     return values
@@ -79,6 +90,35 @@ def step_time(old: dict[str, Any], new: dict[str, Any], now: datetime) -> str | 
     return timestamp(now)
 
 
+# The goodput fields a restart leaves open until the first new step (lifecycle.restart).
+PENDING = ("restartedAt", "stepAtRestart")
+
+
+def recovered(
+    goodput: dict[str, Any], values: dict[str, float], new: dict[str, Any]
+) -> tuple[dict[str, Any], float, int] | None:
+    """Close the record a restart opened in ``status.goodput`` once the new attempt's chief
+    has made a step: its first step's time (the trainer's gauge) minus the restart's is the
+    recovery; the step reached before the restart minus the step resumed from, the steps
+    lost. Returns (goodput, seconds, steps lost), or None while there is nothing to close."""
+    since = parse_time(goodput.get("restartedAt"))
+    first = values.get(metrics.FIRST_STEP_TIME)
+    if since is None or first is None or "resumedStep" not in new:
+        return None
+    first_step = datetime.fromtimestamp(first, UTC)
+    if first_step < since:
+        return None  # a process of the attempt before the restart
+    seconds = (first_step - since).total_seconds()
+    before = goodput.get("stepAtRestart")
+    lost = max(0, int(before) - new["resumedStep"]) if before is not None else 0
+    out = {k: v for k, v in goodput.items() if k not in PENDING}
+    out["recoveries"] = int(out.get("recoveries", 0)) + 1
+    out["stepsLost"] = int(out.get("stepsLost", 0)) + lost
+    out["secondsLost"] = round(float(out.get("secondsLost", 0.0)) + seconds, 3)
+    out["lastRecoverySeconds"] = round(seconds, 3)
+    return out, seconds, lost
+
+
 @dataclass(frozen=True)
 class Sample:
     step: float
@@ -95,9 +135,13 @@ def progress(
         value = values.get(metric)
         if value is not None and math.isfinite(value):
             out[field] = round(value, 6)
-    for field in ("step", *COUNTERS.values()):
+    for field in (*INTEGERS, *COUNTERS.values()):
         if field in out:
             out[field] = int(out[field])
+    for metric, field in TIMES.items():
+        seconds = values.get(metric)
+        if seconds is not None and math.isfinite(seconds) and seconds > 0:
+            out[field] = timestamp(datetime.fromtimestamp(seconds, UTC))
     total = out.get("totalSteps") or (spec.get("training") or {}).get("maxSteps")
     if total:
         out["totalSteps"] = int(total)

@@ -75,7 +75,8 @@ class ProgressPoller:
             return  # status.progress.updated ages: that is the signal
         now = self.cluster.now()
         key = (namespace, name)
-        new = progress.progress(progress.parse(text), job.spec, self._samples.get(key), now)
+        values = progress.parse(text)
+        new = progress.progress(values, job.spec, self._samples.get(key), now)
         if "step" in new:
             self._samples[key] = progress.Sample(new["step"], now)
         moved = progress.step_time(status.get("progress") or {}, new, now)
@@ -84,5 +85,15 @@ class ProgressPoller:
         message = progress.fallback_event(status.get("progress") or {}, new)
         if message:
             self.events.post(obj, lifecycle.Event(lifecycle.WARNING, "CheckpointFallback", message))
-        # Only status.progress changes, so no precondition: it cannot undo a reconcile's write.
-        self.cluster.patch_status(obj, {**status, "progress": new}, precondition=False)
+        update = {**status, "progress": new}
+        closed = progress.recovered(status.get("goodput") or {}, values, new)
+        if closed is not None:
+            goodput, seconds, lost = closed
+            # A merge patch keeps keys it does not name: the closed record's are set to null.
+            update["goodput"] = {**goodput, **dict.fromkeys(progress.PENDING)}
+            labels = {"namespace": namespace, "accelerator": job.accelerator}
+            self.metrics.recovery_seconds.labels(**labels).observe(seconds)
+            self.metrics.steps_lost.labels(**labels).inc(lost)
+        # Only status.progress (and a closed goodput record) change, so no precondition: a
+        # reconcile never writes these fields but to open a record.
+        self.cluster.patch_status(obj, update, precondition=False)

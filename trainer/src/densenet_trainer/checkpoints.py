@@ -84,6 +84,11 @@ class Checkpointer:
         return None
 
 
+def written_at(prefix: str) -> float:
+    """When checkpoint ``prefix`` was written: its index file's modification time."""
+    return float(tf.io.gfile.stat(prefix + ".index").mtime_nsec) / 1e9
+
+
 def resolve_checkpoint(path: str, flag: str) -> str:
     """A checkpoint prefix from a directory (its newest checkpoint) or a prefix."""
     if tf.io.gfile.isdir(path):

@@ -62,6 +62,28 @@ class TrainerMetrics:
             n,
             registry=r,
         ).labels(**labels)
+        self.resumed_step = gauge(
+            names.RESUMED_STEP, "Global step this process resumed from (0: it started fresh)"
+        )
+        # No sample before the first checkpoint: a 0 would read as "checkpointed at step 0".
+        self.checkpoint_step = Gauge(
+            names.CHECKPOINT_STEP,
+            "Global step of the newest checkpoint (written, or restored at start)",
+            n,
+            registry=r,
+        )
+        self.checkpoint_time = Gauge(
+            names.CHECKPOINT_TIME,
+            "Unix time the newest checkpoint was written",
+            n,
+            registry=r,
+        )
+        self.first_step_time = Gauge(
+            names.FIRST_STEP_TIME,
+            "Unix time this process finished its first training step (after a start or resume)",
+            n,
+            registry=r,
+        )
         # No sample before the first evaluation: a 0 would read as "accuracy 0".
         self._eval_top1 = Gauge(
             names.EVAL_TOP1, "Top-1 accuracy of the last evaluation", n, registry=r
@@ -87,6 +109,13 @@ class TrainerMetrics:
                 "world_size": str(world_size),
             }
         )
+
+    def set_checkpoint(self, step: int, written_at: float) -> None:
+        self.checkpoint_step.labels(**self._labels).set(step)
+        self.checkpoint_time.labels(**self._labels).set(written_at)
+
+    def first_step_done(self, at: float) -> None:
+        self.first_step_time.labels(**self._labels).set(at)
 
     def set_eval(self, top1: float, top5: float) -> None:
         self._eval_top1.labels(**self._labels).set(top1)

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import data, logs
-from .checkpoints import Checkpointer, unreadable_line
+from .checkpoints import Checkpointer, unreadable_line, written_at
 from .config import TrainerConfig
 from .devices.base import DeviceContext
 from .errors import ExitCode, UserError
@@ -82,9 +82,11 @@ class Trainer:
             return
         latest = self.checkpointer.restore_latest(on_unreadable=self._unreadable)
         step = int(self.task.global_step.numpy())
+        self.metrics.resumed_step.set(step if latest else 0)
         if latest:
             self.log(f"resumed from {latest} at step {step}")
             self.checkpointer.last_saved_step = step
+            self.metrics.set_checkpoint(step, written_at(latest))
         elif self.config.run.pretrained:
             source = load_weights(
                 self.task, self.config.run.pretrained, "pretrained", with_step=False
@@ -128,6 +130,7 @@ class Trainer:
             path = self.checkpointer.save(step)
             if path:
                 self.log(f"checkpoint: {path}")
+                self.metrics.set_checkpoint(step, written_at(path))
 
     def _write_summaries(self, step: int, values: list[float], lr: float) -> None:
         if self.summary is None:
@@ -172,6 +175,8 @@ class Trainer:
             elapsed = time.perf_counter() - started
             step += done
             loops += 1
+            if loops == 1:
+                m.first_step_done(time.time())
             images = done * self.global_batch
             lr = float(self.schedule(tf.constant(step - 1)))
             if not all(math.isfinite(v) for v in values[:STOP]):
