@@ -211,6 +211,44 @@ def _operator() -> list[dash.Panel]:
     ]
 
 
+def _goodput() -> list[dash.Panel]:
+    chief = f'{JOB}, rank="0"'
+    return [
+        _timeseries(
+            "Last checkpoint step",
+            "Step of the newest checkpoint (written, or restored at start); with Global step, "
+            "what a restart now would redo.",
+            "none",
+            width=8,
+        ).with_target(_query(f"max {BY_JOB} (densenet_checkpoint_step{{{chief}}})", JOB_LEGEND)),
+        _timeseries(
+            "Recovery time",
+            "Seconds from a whole-job restart to the new attempt's first step (the operator's "
+            "status.goodput); empty until a restart has recovered.",
+            "s",
+            width=8,
+        ).with_target(
+            _query(
+                "histogram_quantile(0.5, sum by (namespace, le) (rate("
+                'densenet_operator_recovery_seconds_bucket{namespace=~"$namespace"}[1h])))',
+                "{{namespace}} p50",
+            )
+        ),
+        _timeseries(
+            "Steps lost per hour",
+            "Training steps redone after restarts: the step reached minus the step resumed from.",
+            "none",
+            width=8,
+        ).with_target(
+            _query(
+                "sum by (namespace, accelerator) (increase("
+                'densenet_operator_steps_lost_total{namespace=~"$namespace"}[1h]))',
+                "{{namespace}} {{accelerator}}",
+            )
+        ),
+    ]
+
+
 def build() -> dash.Dashboard:
     """The dashboard, ready for `.build()` and JSON encoding."""
     board = (
@@ -230,6 +268,7 @@ def build() -> dash.Dashboard:
         ("Throughput", _throughput()),
         ("Training", _training()),
         ("Operator", _operator()),
+        ("Goodput", _goodput()),
     ):
         board = board.with_row(dash.Row(title).id(next(ids)))
         for panel in panels:

@@ -48,7 +48,8 @@ RELEASE = "dn"
 SCRAPE = "2s"  # the monitors' intervals for this test (values), so a short job is scraped often
 # Panels whose series exist only after something went wrong: the operator creates the
 # reconcile-error counter's series on the first error. Their queries must still run.
-EMPTY_WHEN_HEALTHY = {"Operator reconcile errors"}
+# Panels with no series until something goes wrong (a restart that recovered, steps redone).
+EMPTY_WHEN_HEALTHY = {"Operator reconcile errors", "Recovery time", "Steps lost per hour"}
 ESCAPED_RUNNER_LABEL = RUNNER_NODE_LABEL.replace(".", "\\.")  # helm --set path syntax
 
 

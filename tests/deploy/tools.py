@@ -81,6 +81,8 @@ def trainer_metric_names() -> set[str]:
     metrics = TrainerMetrics({"job_name": "j", "job_namespace": "ns", "rank": "0"})
     metrics.set_info("cpu", "x", 1)
     metrics.set_eval(0.5, 0.9)
+    metrics.set_checkpoint(10, 1.0)  # exported once a checkpoint is written or restored
+    metrics.first_step_done(2.0)
     metrics.step_seconds.observe(0.1)
     metrics.images.inc()
     return {sample.name for family in metrics.registry.collect() for sample in family.samples}
