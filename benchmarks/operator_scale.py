@@ -37,6 +37,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client as kube_client
@@ -44,6 +46,7 @@ from kubernetes import config as kube_config
 from kubernetes import watch
 
 from densenet_contract import env as contract_env
+from densenet_contract import labels
 from densenet_operator import DEFAULT_TRAINER_IMAGE, schema
 from densenet_operator.job import Job
 from densenet_operator.render import render
@@ -54,6 +57,7 @@ from devcluster.nodes import FAKE_TOLERATION, FakeNodeSpec, node_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 PODS_PER_NODE = 110
+JOB_NAME_LABEL = labels.JOB
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -159,10 +163,16 @@ class PodTimes(threading.Thread):
     """Watches the namespace's pods: first time each job has all pods, and all Running."""
 
     def __init__(
-        self, core: kube_client.CoreV1Api, namespace: str, pods: int, timeout: int
+        self,
+        core: kube_client.CoreV1Api,
+        namespace: str,
+        pods: int,
+        timeout: int,
+        owner_label: str = JOB_NAME_LABEL,
     ) -> None:
         super().__init__(daemon=True)
         self.core, self.namespace, self.pods, self.timeout = core, namespace, pods, timeout
+        self.owner_label = owner_label
         self.seen: dict[str, set[str]] = {}
         self.running: dict[str, set[str]] = {}
         self.all_exist: dict[str, float] = {}
@@ -198,7 +208,7 @@ class PodTimes(threading.Thread):
 
     def observe(self, pod: dict, now: float) -> None:
         name = pod["metadata"]["name"]
-        owner = (pod["metadata"].get("labels") or {}).get("densenet.dev/job-name")
+        owner = (pod["metadata"].get("labels") or {}).get(self.owner_label)
         if not owner:
             return
         self.seen.setdefault(owner, set()).add(name)
@@ -219,6 +229,138 @@ def proc_figures(pid: int) -> tuple[float, float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return kb["VmHWM"] / 1024, kb["VmRSS"] / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+@dataclass
+class Figures:
+    """What one controller did with one batch of jobs."""
+
+    jobs: int
+    exist: list[float]  # apply -> all of a job's pods exist, per job that got there
+    running: list[float]  # apply -> all of them Running
+    rss_peak: float
+    rss_end: float
+    cpu: float  # the process's CPU seconds since it started
+    cpu_run: float  # of which from the first apply to the end of the measure
+
+    def lines(self, timeout: float) -> list[str]:
+        out = []
+        for what, values in (("all pods exist", self.exist), ("all pods Running", self.running)):
+            if len(values) < self.jobs:
+                out.append(
+                    f"  {what}: only {len(values)} of {self.jobs} jobs got there in {timeout:.0f} s"
+                )
+            if values:
+                out.append(
+                    f"  apply -> {what}: p50 {statistics.median(values):.2f} s, "
+                    f"p99 {percentile(values, 99):.2f} s, max {max(values):.2f} s"
+                )
+        out.append(
+            f"  controller: RSS peak {self.rss_peak:.0f} MB, end {self.rss_end:.0f} MB, "
+            f"CPU {self.cpu:.1f} s ({self.cpu_run:.1f} s of it from the first apply on)"
+        )
+        return out
+
+
+@dataclass
+class Bench:
+    """The local cluster (started here when it was not running) and kwok nodes for the pods."""
+
+    core: kube_client.CoreV1Api
+    custom: kube_client.CustomObjectsApi
+    kubeconfig: Path
+    paths: ClusterPaths
+    selector: dict[str, str]
+    nodes: list[str]
+    run_id: str
+    was_running: bool
+
+    @classmethod
+    def start(cls, total_pods: int, gaudi: bool = False) -> Bench:
+        paths = ClusterPaths.default()
+        was_running = all(healthy for _, _, healthy in devcluster.status(paths))
+        kubeconfig = devcluster.up(paths, with_runner=False, log=lambda _m: None)
+        kube_config.load_kube_config(str(kubeconfig))
+        core = kube_client.CoreV1Api()
+        run_id = uuid.uuid4().hex[:6]
+        selector = {"densenet.dev/bench": run_id}
+        nodes = [f"kwok-bench-{run_id}-{i}" for i in range(-(-total_pods // PODS_PER_NODE))]
+        for name in nodes:
+            core.create_node(bench_node(name, selector, gaudi))
+        bench = cls(core, kube_client.CustomObjectsApi(), kubeconfig, paths, selector, nodes,
+                    run_id, was_running)  # fmt: skip
+        bench.kubectl("apply", "-f", str(REPO / "crds"))
+        return bench
+
+    def kubectl(self, *args: str) -> None:
+        subprocess.run(
+            [str(self.paths.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def measure(
+        self,
+        namespace: str,
+        controller: subprocess.Popen,
+        create: Callable[[str], None],
+        *,
+        jobs: int,
+        pods_per_job: int,
+        timeout: float,
+        owner_label: str = JOB_NAME_LABEL,
+    ) -> Figures:
+        """Create ``jobs`` jobs named job-NNNN through ``create`` as fast as the API takes
+        them, and time each until all its pods exist and all run (or ``timeout``)."""
+        watcher = PodTimes(self.core, namespace, pods_per_job, int(timeout) + 120, owner_label)
+        watcher.start()
+        try:
+            time.sleep(3)  # the controller's watches are up (not part of any figure)
+            cpu_start = proc_figures(controller.pid)[2]
+            applied: dict[str, float] = {}
+            for i in range(jobs):
+                name = f"job-{i:04d}"
+                create(name)
+                applied[name] = time.monotonic()
+            deadline = time.monotonic() + timeout
+            while len(watcher.all_running) < jobs and time.monotonic() < deadline:
+                time.sleep(0.2)
+            rss_peak, rss_end, cpu = proc_figures(controller.pid)
+        finally:
+            watcher.stop.set()
+        return Figures(
+            jobs,
+            [watcher.all_exist[n] - t for n, t in applied.items() if n in watcher.all_exist],
+            [watcher.all_running[n] - t for n, t in applied.items() if n in watcher.all_running],
+            rss_peak, rss_end, cpu, cpu - cpu_start,
+        )  # fmt: skip
+
+    def delete_namespace(self, namespace: str, pods: int) -> None:
+        """Delete it and wait until it is gone: its pods go while kwok still runs their nodes."""
+        self.core.delete_namespace(namespace)
+        gone_by = time.monotonic() + max(300, pods / 10)
+        while time.monotonic() < gone_by and any(
+            ns.metadata.name == namespace for ns in self.core.list_namespace().items
+        ):
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for name in self.nodes:
+            self.core.delete_node(name)
+        if not self.was_running:
+            devcluster.down(self.paths, log=lambda _m: None)
+
+
+def stop_process(process: subprocess.Popen, what: str) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        print(f"  ({what} did not exit within 30 s of SIGTERM: killed)")
+        process.kill()
+        process.wait(10)
 
 
 def main() -> int:
@@ -248,26 +390,11 @@ def main() -> int:
     if args.render_only:
         return 0
 
-    paths = ClusterPaths.default()
-    was_running = all(healthy for _, _, healthy in devcluster.status(paths))
-    kubeconfig = devcluster.up(paths, with_runner=False, log=lambda _m: None)
-    kube_config.load_kube_config(str(kubeconfig))
-    core = kube_client.CoreV1Api()
-    custom = kube_client.CustomObjectsApi()
-    subprocess.run(
-        [str(paths.bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), "apply", "-f",
-         str(REPO / "crds")], check=True, capture_output=True,
-    )  # fmt: skip
-
-    run_id = uuid.uuid4().hex[:6]
-    namespace = f"bench-{run_id}"
-    selector = {"densenet.dev/bench": run_id}
     total_pods = args.jobs * args.pods_per_job
-    nodes = [f"kwok-bench-{run_id}-{i}" for i in range(-(-total_pods // PODS_PER_NODE))]
-    for name in nodes:
-        core.create_node(bench_node(name, selector, args.gaudi))
-    core.create_namespace({"metadata": {"name": namespace}})
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    bench = Bench.start(total_pods, args.gaudi)
+    namespace = f"bench-{bench.run_id}"
+    bench.core.create_namespace({"metadata": {"name": namespace}})
+    env = bench.env()
     if args.operator_pythonpath:
         env["PYTHONPATH"] = args.operator_pythonpath
     operator = subprocess.Popen(
@@ -275,72 +402,39 @@ def main() -> int:
          "--liveness", "", "--metrics-port", "0"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    watcher = PodTimes(core, namespace, args.pods_per_job, int(args.timeout) + 120)
-    watcher.start()
+
+    def create(name: str) -> None:
+        bench.custom.create_namespaced_custom_object(
+            schema.GROUP, schema.VERSION, namespace, schema.PLURAL,
+            job(name, args.pods_per_job, bench.selector, args.gaudi),
+        )  # fmt: skip
+
     try:
-        time.sleep(3)  # the operator's watches are up (not part of any figure)
-        applied: dict[str, float] = {}
-        for i in range(args.jobs):
-            name = f"job-{i:04d}"
-            custom.create_namespaced_custom_object(
-                schema.GROUP, schema.VERSION, namespace, schema.PLURAL,
-                job(name, args.pods_per_job, selector, args.gaudi),
-            )  # fmt: skip
-            applied[name] = time.monotonic()
-        deadline = time.monotonic() + args.timeout
-        while len(watcher.all_running) < args.jobs and time.monotonic() < deadline:
-            time.sleep(0.2)
-        rss_peak, rss_end, cpu = proc_figures(operator.pid)
-        pod_count, total_bytes = pod_bytes(core, namespace)
-        listed = custom.list_namespaced_custom_object(
+        figures = bench.measure(
+            namespace, operator, create,
+            jobs=args.jobs, pods_per_job=args.pods_per_job, timeout=args.timeout,
+        )  # fmt: skip
+        pod_count, total_bytes = pod_bytes(bench.core, namespace)
+        listed = bench.custom.list_namespaced_custom_object(
             schema.GROUP, schema.VERSION, namespace, schema.PLURAL
         )["items"]
         phases = collections.Counter((j.get("status") or {}).get("phase", "none") for j in listed)
         pod_phases = collections.Counter(
-            p.status.phase for p in core.list_namespaced_pod(namespace).items
+            p.status.phase for p in bench.core.list_namespaced_pod(namespace).items
         )
         print(f"  at the end: jobs {dict(phases)}, pods {dict(pod_phases)}")
     finally:
-        watcher.stop.set()
-        operator.terminate()
-        try:
-            operator.wait(30)
-        except subprocess.TimeoutExpired:
-            print("  (the operator did not exit within 30 s of SIGTERM: killed)")
-            operator.kill()
-            operator.wait(10)
-        core.delete_namespace(namespace)
-        # Pods go with their namespace while kwok still runs their nodes; then the nodes.
-        gone_by = time.monotonic() + max(300, total_pods / 10)
-        while time.monotonic() < gone_by and any(
-            ns.metadata.name == namespace for ns in core.list_namespace().items
-        ):
-            time.sleep(1)
-        for name in nodes:
-            core.delete_node(name)
-        if not was_running:
-            devcluster.down(paths, log=lambda _m: None)
+        stop_process(operator, "the operator")
+        bench.delete_namespace(namespace, total_pods)
+        bench.stop()
 
-    exist = [watcher.all_exist[n] - t for n, t in applied.items() if n in watcher.all_exist]
-    running = [watcher.all_running[n] - t for n, t in applied.items() if n in watcher.all_running]
     shape = "Gaudi pods (8 cards)" if args.gaudi else "pods"
-    print(f"{args.jobs} jobs x {args.pods_per_job} {shape} on {len(nodes)} kwok nodes")
+    print(f"{args.jobs} jobs x {args.pods_per_job} {shape} on {len(bench.nodes)} kwok nodes")
     if args.operator_pythonpath:
         print(f"  operator PYTHONPATH={args.operator_pythonpath}")
-    for what, values in (("all pods exist", exist), ("all pods Running", running)):
-        if len(values) < args.jobs:
-            print(
-                f"  {what}: only {len(values)} of {args.jobs} jobs got there "
-                f"in {args.timeout:.0f} s"
-            )
-        if values:
-            print(
-                f"  apply -> {what}: p50 {statistics.median(values):.2f} s, "
-                f"p99 {percentile(values, 99):.2f} s, max {max(values):.2f} s"
-            )
-    print(f"  operator: RSS peak {rss_peak:.0f} MB, end {rss_end:.0f} MB, CPU {cpu:.1f} s")
+    print("\n".join(figures.lines(args.timeout)))
     print(f"  pods: {pod_count:,}, {total_bytes:,} bytes as the API returns them")
-    return 0 if len(running) == args.jobs else 1
+    return 0 if len(figures.running) == args.jobs else 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, helm) from their Go modules at the versions
-# pinned in hack/versions.env, into a per-user cache keyed by version. A binary
-# that is already cached is not rebuilt. Prints the bin directory on stdout.
+# kube-scheduler, kubectl, kwok, helm), and Kubeflow's training-operator for the
+# peer benchmark (~3 min cold), from their Go modules at the versions pinned in
+# hack/versions.env, into a per-user cache keyed by version. A binary that is
+# already cached is not rebuilt. Prints the bin directory on stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -114,9 +115,22 @@ stage_kwok_stages() {
   mv "$dir.tmp" "$dir"
 }
 
+stage_training_operator_crd() {
+  # The TFJob CRD for the peer benchmark, from the same module as the controller.
+  local dir="$cache_root/training-operator-$TRAINING_OPERATOR_VERSION"
+  [[ -f $dir/kubeflow.org_tfjobs.yaml ]] && return
+  local src
+  src=$(GOFLAGS=-mod=mod go mod download -json "github.com/kubeflow/training-operator@$TRAINING_OPERATOR_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$dir"
+  cp "$src/manifests/base/crds/kubeflow.org_tfjobs.yaml" "$dir/kubeflow.org_tfjobs.yaml.tmp"
+  mv "$dir/kubeflow.org_tfjobs.yaml.tmp" "$dir/kubeflow.org_tfjobs.yaml"
+}
+
 build_etcd
 build_go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 stage_kwok_stages
 build_go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
 build_kubernetes
+build_go_install training-operator.v1 "$TRAINING_OPERATOR_VERSION" github.com/kubeflow/training-operator/cmd/training-operator.v1
+stage_training_operator_crd
 echo "$bin_dir"
