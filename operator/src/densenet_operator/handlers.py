@@ -24,6 +24,24 @@ from .schema import GROUP, PLURAL, VERSION
 WORKERS = 32
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base. On every event kopf builds the object's "essence" (a deep copy of it,
+    status included, then pruned) and clears its progress fields (another copy), to diff it
+    for on.create/on.update/on.resume handlers. This operator registers none of those, only
+    on.event handlers and an index, so the copies were made and thrown away: 16 % of the
+    operator's CPU while 100 jobs arrive (py-spy; benchmarks/README.md). With no essence
+    kopf diffs nothing and skips the progress copy."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        return None
+
+    def fetch(self, *, body: kopf.Body) -> Any:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        return None
+
+
 def register(registry: kopf.OperatorRegistry) -> None:
     """Register the handlers on ``registry`` (no registration by import side effects)."""
 
@@ -35,6 +53,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.posting.level = logging.WARNING  # our Events are posted by the reconciler
         settings.execution.max_workers = WORKERS
+        settings.persistence.diffbase_storage = NoDiffBase()
         settings.watching.server_timeout = 300
         settings.watching.label_selectors["", "v1", "pods"] = f"{LABEL_MANAGED_BY}={MANAGER}"
         memo.reconciler.start()
