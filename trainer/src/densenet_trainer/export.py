@@ -22,17 +22,20 @@ import os
 import shutil
 from collections.abc import Callable
 
+import numpy as np
+
 from . import compat
 from .model import build_model, with_softmax
 from .task import ClassificationTask
 
 
-def export(task: ClassificationTask, path: str) -> str:
-    """Called outside any strategy scope: the copy saves without collectives and carries no
-    strategy-specific variables."""
+def export(task: ClassificationTask, path: str, weights: list[np.ndarray]) -> str:
+    """Saves ``weights`` (the task model's, read by every rank: the read is a collective) in
+    a plain copy of the model, built outside any strategy scope: it saves without collectives
+    and carries no strategy-specific variables."""
     cfg = task.config
     plain = build_model(cfg.model, cfg.data.num_classes, cfg.data.image_size)
-    plain.set_weights(task.model.get_weights())
+    plain.set_weights(weights)
     model = with_softmax(plain)
     replace_directory(path, lambda new: compat.export_saved_model(model, new))
     return path

@@ -147,6 +147,18 @@ class ClassificationTask:
 
         return tf.function(loop)
 
+    def barrier(self) -> None:
+        """Return once every process of the job has called it: a sum of ones across them
+        (the strategy's replicas, then the processes where it does not span them)."""
+        strategy, all_reduce_sum = self.strategy, self.device.all_reduce_sum
+
+        @tf.function
+        def ones() -> tf.Tensor:
+            total = strategy.reduce(SUM, strategy.run(lambda: tf.ones([1])), axis=None)
+            return total if all_reduce_sum is None else all_reduce_sum(total)
+
+        ones()
+
     def make_eval_loop(self) -> Callable[[Any], tf.Tensor]:
         """``loop(distributed_dataset)`` returns [top-1 hits, top-5 hits, examples, stop] of
         the whole job. A SIGTERM ends the pass after the batch in progress (stop > 0); the

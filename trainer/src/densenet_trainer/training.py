@@ -27,9 +27,9 @@ from .task import LOSS, REG_LOSS, STOP, TOTAL_LOSS, ClassificationTask
 BENCHMARK_WARMUP_LOOPS = 1  # tracing and first-step allocation are not throughput
 
 
-def weights_digest(model: object) -> str:
+def weights_digest(weights: list[np.ndarray]) -> str:
     digest = hashlib.sha256()
-    for weight in model.get_weights():  # type: ignore[attr-defined]
+    for weight in weights:
         digest.update(np.ascontiguousarray(weight).tobytes())
     return digest.hexdigest()
 
@@ -251,14 +251,21 @@ class Trainer:
         return ExitCode.PREEMPTED
 
     def _finish(self, step: int) -> ExitCode:
+        """The normal end, which every rank reaches together: whatever reads the model across
+        workers (a synchronised variable such as batch norm's moving mean is all-reduced when
+        read) is done by all of them, and none leaves before the others are done. A worker
+        that exits first leaves the rest in a collective that can only fail, after the
+        coordination service's heartbeat timeout."""
         run = self.config.run
         self._save(step)
+        weights = self.task.model.get_weights()  # a collective read: on every rank
         # Every rank prints it: equal digests prove the replicas stayed in sync.
-        self.log(f"weights sha256: {weights_digest(self.task.model)} step: {step}")
+        self.log(f"weights sha256: {weights_digest(weights)} step: {step}")
         evaluating = run.mode == "train_and_evaluate" and step % self._eval_every != 0
         if evaluating and not self.evaluate(step):
             return self._preempted(step)
         if run.export and self.device.is_chief:
-            path = export(self.task, os.path.join(run.log_dir, "saved_model"))
+            path = export(self.task, os.path.join(run.log_dir, "saved_model"), weights)
             self.log(f"saved model: {path}")
+        self.task.barrier()  # the others wait out the chief's export, then all leave
         return ExitCode.OK
