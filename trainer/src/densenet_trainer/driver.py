@@ -79,6 +79,9 @@ def run(config: TrainerConfig) -> ExitCode:
         # Before anything is written to or restored from --log_dir: not another job's.
         ownership.claim(config.run.log_dir, env.job_identity(), device.is_chief)
     log = logs.RunLog(config.run.log_dir, config.run.log_name, device.is_chief)
+    # TensorFlow is loaded and every worker has joined: the rest of a start is the model,
+    # the restore and the first step (benchmarks/recovery.py times each from these lines).
+    log(logs.started_line(device.rank, device.num_workers, device.kind, tf.__version__))
     try:
         if not training:
             return _evaluate(config, device, log, metrics)

@@ -44,5 +44,9 @@ class RunLog:
             self._file = None
 
 
+def started_line(rank: int, processes: int, kind: str, tensorflow: str) -> str:
+    return f"started: rank {rank} of {processes} on {kind}, TensorFlow {tensorflow}"
+
+
 def stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
