@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from devdata.digits import write_dataset
+from devnode.procs import trainer_pid
 from tests.deploy import e2e
 from tests.operator.harness import Jobs, OperatorProcess
 from tests.polling import eventually
@@ -30,22 +31,6 @@ PREEMPTED = re.compile(r"^preempted at step (\d+): checkpoint written", re.M)
 CHECKPOINT_EVERY = 20
 MAX_STEPS = 120
 MIN_TOP1 = 0.5  # five times chance (10 classes)
-
-
-def trainer_pid(job: str, rank: int) -> int | None:
-    """The trainer process of ``rank`` (the node runner runs pods as host processes)."""
-    wanted = {f"DENSENET_JOB_NAME={job}".encode(), f"DENSENET_RANK={rank}".encode()}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = set((entry / "environ").read_bytes().split(b"\0"))
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if wanted <= environ and b"densenet" in cmdline and b"train" in cmdline:
-            return int(entry.name)
-    return None
 
 
 class ChiefLog:
@@ -172,6 +157,8 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
     # through every interruption: chance is 10 %.
     logs = e2e.worker_logs(jobs.core, namespace, name, replicas=2)
     e2e.check_seed_logs(logs, MAX_STEPS)
+    # The workers left together: no collective was left waiting for one that had exited.
+    assert not [i for i, text in logs.items() if "StartAbort" in text], logs
     top1 = e2e.final_top1(logs)
     assert top1 >= MIN_TOP1, top1
     print(f"\nrecovery after SIGKILL: {recovery_seconds:.1f}s from kill to step {first_new}")

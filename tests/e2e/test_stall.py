@@ -1,0 +1,119 @@
+"""A stalled job is noticed: a real 2-worker job whose trainers are stopped with SIGSTOP (a
+hung filesystem, a wedged device: no step anywhere) gets the Stalled condition within
+progressDeadlineSeconds plus a progress read, loses it once it moves again after SIGCONT, and
+with stalledAction Restart is restarted (counted) and then succeeds from its checkpoint.
+
+Both ranks are stopped. With the chief alone stopped, TensorFlow's coordination service turns
+the freeze into a crash: worker 1's heartbeat RPC to the chief times out, its collective is
+aborted ("Collective ops is aborted by: Deadline Exceeded ... CoordinationService/Heartbeat")
+and it exits, which the operator handles as a failed worker (a counted restart), before any
+progress deadline could pass. A thawed job may likewise crash once (the chief's service can
+see a stale heartbeat first); either way it moves again, which is what clears the condition."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from devnode.procs import trainer_pid
+from tests.operator.harness import OperatorProcess
+from tests.operator.jobs import JobBuilder
+from tests.polling import eventually
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+DEADLINE = 30  # the CRD's minimum progressDeadlineSeconds
+PROGRESS_INTERVAL = 2  # the operator's --progress-interval here
+MAX_STEPS = 120
+
+
+def freeze(job: str) -> list[int]:
+    """SIGSTOP both ranks' trainer processes; returns their pids."""
+    pids = [eventually(lambda r=rank: trainer_pid(job, r), timeout=30, what=f"rank {rank}")
+            for rank in (0, 1)]  # fmt: skip
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
+def test_sigstopped_trainers_are_stalled_then_move_again_then_restart(cluster, jobs, tmp_path):
+    operator = OperatorProcess(
+        cluster, jobs.namespace, tmp_path, "--progress-interval", str(PROGRESS_INTERVAL)
+    )
+    operator.start()
+    checkpoints = tmp_path / "ckpt"
+    checkpoints.mkdir()
+    job = (
+        JobBuilder("stall")
+        .replicas(2)
+        .set("spec.scheduling.nodeSelector", {"densenet.dev/node-runner": "true"})
+        .set("spec.dataset", {"format": "synthetic", "numClasses": 10, "imageSize": 32})
+        .set(
+            "spec.training",
+            {"batchSize": 8, "maxSteps": MAX_STEPS, "iterationsPerLoop": 5, "displayEvery": 5},
+        )
+        .set(
+            "spec.checkpoint",
+            {"everySteps": 10, "volume": {"hostPath": {"path": str(checkpoints)}}},
+        )
+        .set("spec.runPolicy.progressDeadlineSeconds", DEADLINE)
+    )
+    try:
+        jobs.create(job.build())
+        name = "stall"
+
+        def stalled() -> dict | None:
+            found = jobs.condition(name, "Stalled")
+            return found if found and found["status"] == "True" else None
+
+        def step() -> int:
+            return (jobs.status(name).get("progress") or {}).get("step", 0)
+
+        # Moving (TF's start-up may exceed this short deadline: a report, which clears).
+        first = eventually(lambda: step() > 0 and not stalled() and step(), timeout=180,
+                           what="a first step, not stalled")  # fmt: skip
+
+        # 1. SIGSTOP both ranks: Stalled, with the last step, within the deadline + one read.
+        frozen = freeze(name)
+        stopped = time.monotonic()
+        condition = eventually(stalled, timeout=DEADLINE + 60, interval=0.5, what="Stalled")
+        noticed = time.monotonic() - stopped
+        assert condition["reason"] == "NoProgress", condition
+        assert condition["message"].startswith("no new step since "), condition
+        last = step()
+        assert last >= first and f"the last was {last}" in condition["message"], condition
+        assert noticed <= DEADLINE + 2 * PROGRESS_INTERVAL + 10, noticed
+        assert jobs.status(name)["phase"] == "Running"  # stalledAction None: report only
+        assert operator.sample("densenet_operator_jobs_stalled") == 1
+
+        # 2. SIGCONT: it moves again (maybe after one restart, see above); the condition clears.
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        cleared = eventually(
+            lambda: (c := jobs.condition(name, "Stalled")) and c["status"] == "False" and c,
+            timeout=240,
+            what="Stalled cleared",
+        )
+        assert cleared["reason"] == "Progressing", cleared
+        restarts = jobs.status(name).get("restarts", 0)
+
+        # 3. stalledAction Restart, then SIGSTOP again: a counted restart, and the job ends
+        # Succeeded (the action is set back to None once it has acted: TF's start-up on 2
+        # cores may take longer than this 30 s deadline, which would restart it again).
+        jobs.patch(name, {"spec": {"runPolicy": {"stalledAction": "Restart"}}})
+        eventually(lambda: step() > 0, timeout=240, what="the job moving")
+        freeze(name)
+        eventually(lambda: jobs.status(name).get("restarts") == restarts + 1,
+                   timeout=DEADLINE + 60, what="a restart")  # fmt: skip
+        jobs.patch(name, {"spec": {"runPolicy": {"stalledAction": "None"}}})
+        restarting = jobs.condition(name, "Restarting")
+        assert "stalled: no new step since" in restarting["message"], restarting
+        status = jobs.wait_phase(name, "Succeeded", timeout=300)
+        assert status["restarts"] == restarts + 1, status
+        assert status["progress"]["step"] == MAX_STEPS, status["progress"]
+        print(f"\nStalled noticed {noticed:.1f}s after SIGSTOP (deadline {DEADLINE}s)")
+    finally:
+        operator.stop()
