@@ -8,6 +8,15 @@ this process (the per-core figure that other load on the machine does not distor
 ``--runs``.
 
     .venv/bin/python benchmarks/input_pipeline.py [--seconds 10] [--runs 3]
+    .venv/bin/python benchmarks/input_pipeline.py --compare keras
+
+``--compare keras``: the same JPEGs written once more as a folder (``train/<class>/*.jpg``),
+and on that folder, in alternating runs, ours (the folder reader, same augmentation) against
+what a Keras user writes: ``keras.utils.image_dataset_from_directory`` (decode, resize to
+256x256) then ``RandomCrop(224, 224)``, ``RandomFlip("horizontal")`` and ``Rescaling`` as
+preprocessing layers in a ``map``, repeated and prefetched. Keras has no random-resized-crop
+layer, so its crop is a fixed-size random crop of the resized image: less work than ours.
+Prints both sides' medians and ours / Keras.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import statistics
 import tempfile
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -61,16 +71,51 @@ def write_shards(directory: str, num_images: int, num_shards: int, num_classes: 
     return total
 
 
+def write_folder(tfrecord_dir: str, folder: str) -> None:
+    """The same images as JPEG files in the folder layout: ``folder/train/<class>/*.jpg``."""
+    files = tf.io.gfile.glob(os.path.join(tfrecord_dir, "train-*"))
+    features = {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+    }
+    for i, record in enumerate(tf.data.TFRecordDataset(sorted(files))):
+        example = tf.io.parse_single_example(record, features)
+        class_dir = os.path.join(folder, "train", f"c{int(example['image/class/label']):03d}")
+        os.makedirs(class_dir, exist_ok=True)
+        with open(os.path.join(class_dir, f"{i}.jpg"), "wb") as f:
+            f.write(example["image/encoded"].numpy())
+
+
+def keras_dataset(folder: str, batch_size: int, seed: int) -> tf.data.Dataset:
+    """What a Keras user writes for the same training input."""
+    augment = keras.Sequential(
+        [
+            keras.layers.RandomCrop(224, 224, seed=seed),
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.Rescaling(1 / 127.5, offset=-1),
+        ]
+    )
+    dataset = keras.utils.image_dataset_from_directory(
+        os.path.join(folder, "train"),
+        image_size=(256, 256),
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        verbose=False,
+    )
+    dataset = dataset.map(
+        lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.repeat().prefetch(tf.data.AUTOTUNE)
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(
-    data_dir: str, seconds: float, batch_size: int, num_classes: int, seed: int
-) -> tuple[float, float]:
-    """(images per wall-clock second, images per CPU second of this process)."""
-    dataset = create_dataset(
+def ours(data_dir: str, batch_size: int, num_classes: int, seed: int) -> tf.data.Dataset:
+    return create_dataset(
         data_dir=data_dir,
         split="train",
         batch_size=batch_size,
@@ -79,6 +124,10 @@ def measure(
         training=True,
         seed=seed,
     )
+
+
+def measure(dataset: tf.data.Dataset, seconds: float) -> tuple[float, float]:
+    """(images per wall-clock second, images per CPU second of this process)."""
     iterator = iter(dataset)
     for _ in range(3):  # warm-up: thread pools, autotune, file cache
         next(iterator)
@@ -95,31 +144,51 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare", choices=["keras"], help="also run the Keras pipeline")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as folder:
         size = write_shards(data_dir, args.images, args.shards, num_classes=100)
         print(
             f"{args.images} JPEGs 500x375, mean {size / args.images / 1024:.0f} KiB,"
             f" {args.shards} shards; {cores} usable cores (os.sched_getaffinity)"
         )
-        rates, cpu_rates = [], []
+        sides = {"ours": lambda seed: ours(data_dir, args.batch_size, 100, seed)}
+        if args.compare == "keras":
+            write_folder(data_dir, folder)
+            print("the same JPEGs as a folder: ours reads the folder, against Keras's")
+            sides = {
+                "ours": lambda seed: ours(folder, args.batch_size, 100, seed),
+                "keras": lambda seed: keras_dataset(folder, args.batch_size, seed),
+            }
+        rates: dict[str, list[float]] = {side: [] for side in sides}
+        cpu_rates: dict[str, list[float]] = {side: [] for side in sides}
         for run in range(args.runs):
-            rate, cpu_rate = measure(data_dir, args.seconds, args.batch_size, 100, seed=run)
-            rates.append(rate)
-            cpu_rates.append(cpu_rate)
-            print(
-                f"run {run + 1}: {rate:.1f} img/s total, {rate / cores:.1f} img/s per core;"
-                f" {cpu_rate:.1f} img per CPU-second"
-            )
-    median, cpu_median = statistics.median(rates), statistics.median(cpu_rates)
+            for side, make in sides.items():
+                rate, cpu_rate = measure(make(run), args.seconds)
+                rates[side].append(rate)
+                cpu_rates[side].append(cpu_rate)
+                print(
+                    f"run {run + 1}, {side}: {rate:.1f} img/s total, {rate / cores:.1f} img/s"
+                    f" per core; {cpu_rate:.1f} img per CPU-second"
+                )
     print(f"load average (other processes share these cores): {os.getloadavg()[0]:.2f}")
-    print(f"median: {median:.1f} img/s total, {median / cores:.1f} img/s per core (wall clock)")
+    for side in sides:
+        median, cpu_median = statistics.median(rates[side]), statistics.median(cpu_rates[side])
+        print(
+            f"median, {side}: {median:.1f} img/s total, {median / cores:.1f} img/s per core"
+            f" (wall clock); {cpu_median:.1f} img per CPU-second"
+        )
+    cpu_median = statistics.median(cpu_rates["ours"])
     verdict = "meets" if cpu_median >= TARGET_PER_CORE else "below"
     print(
-        f"median: {cpu_median:.1f} img per CPU-second (per core, independent of other load;"
+        f"ours: {cpu_median:.1f} img per CPU-second (per core, independent of other load;"
         f" {verdict} the {TARGET_PER_CORE:.0f} img/s per core target)"
     )
+    if "keras" in sides:
+        for what, table in (("img/s", rates), ("img per CPU-second", cpu_rates)):
+            ratio = statistics.median(table["ours"]) / statistics.median(table["keras"])
+            print(f"ours / keras, {what}: {ratio:.2f}")
 
 
 if __name__ == "__main__":
