@@ -290,13 +290,29 @@ class Bench:
         bench = cls(core, kube_client.CustomObjectsApi(), kubeconfig, paths, selector, nodes,
                     run_id, was_running)  # fmt: skip
         bench.kubectl("apply", "-f", str(REPO / "crds"))
+        # On a fresh cluster the CRD is not served at once: kopf, started before it is,
+        # would never watch the jobs.
+        bench.wait_established(f"{schema.PLURAL}.{schema.GROUP}")
         return bench
 
+    def wait_established(self, crd: str, timeout: float = 60) -> None:
+        """Until the CRD is served (`kubectl wait` fails while it has no status yet)."""
+        api = kube_client.ApiextensionsV1Api()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            conditions = api.read_custom_resource_definition(crd).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                return
+            time.sleep(0.2)
+        sys.exit(f"the CRD {crd} was not Established within {timeout:.0f} s")
+
     def kubectl(self, *args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(self.paths.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            check=True, capture_output=True,
+            capture_output=True, text=True, check=False,
         )  # fmt: skip
+        if done.returncode != 0:
+            sys.exit(f"kubectl {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}

@@ -207,7 +207,7 @@ def main() -> int:
 
     bench = Bench.start(2 * args.jobs * args.pods_per_job)
     bench.kubectl("apply", "--server-side", "-f", str(crd))
-    bench.kubectl("wait", "--for=condition=Established", "crd/tfjobs.kubeflow.org")
+    bench.wait_established(f"{TFJOB_PLURAL}.{TFJOB_GROUP}")
     results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
     complete = True
     try:
