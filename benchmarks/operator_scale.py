@@ -231,6 +231,18 @@ def proc_figures(pid: int) -> tuple[float, float, float]:
     return kb["VmHWM"] / 1024, kb["VmRSS"] / 1024, (int(fields[11]) + int(fields[12])) / ticks
 
 
+def wait_established(crd: str, timeout: float = 60) -> None:
+    """Until the CRD is served (`kubectl wait` fails while it has no status yet)."""
+    api = kube_client.ApiextensionsV1Api()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conditions = api.read_custom_resource_definition(crd).status.conditions or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.2)
+    sys.exit(f"the CRD {crd} was not Established within {timeout:.0f} s")
+
+
 @dataclass
 class Figures:
     """What one controller did with one batch of jobs."""
@@ -292,19 +304,8 @@ class Bench:
         bench.kubectl("apply", "-f", str(REPO / "crds"))
         # On a fresh cluster the CRD is not served at once: kopf, started before it is,
         # would never watch the jobs.
-        bench.wait_established(f"{schema.PLURAL}.{schema.GROUP}")
+        wait_established(f"{schema.PLURAL}.{schema.GROUP}")
         return bench
-
-    def wait_established(self, crd: str, timeout: float = 60) -> None:
-        """Until the CRD is served (`kubectl wait` fails while it has no status yet)."""
-        api = kube_client.ApiextensionsV1Api()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            conditions = api.read_custom_resource_definition(crd).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                return
-            time.sleep(0.2)
-        sys.exit(f"the CRD {crd} was not Established within {timeout:.0f} s")
 
     def kubectl(self, *args: str) -> None:
         done = subprocess.run(

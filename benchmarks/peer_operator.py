@@ -33,7 +33,15 @@ import time
 from pathlib import Path
 
 from kubernetes.client.rest import ApiException
-from operator_scale import Bench, Figures, job, percentile, stop_process
+from operator_scale import (
+    JOB_NAME_LABEL,
+    Bench,
+    Figures,
+    job,
+    percentile,
+    stop_process,
+    wait_established,
+)
 
 from densenet_contract import env as contract_env
 from densenet_operator import DEFAULT_TRAINER_IMAGE, schema
@@ -142,7 +150,7 @@ def run_side(bench: Bench, side: str, args: argparse.Namespace, binary: Path) ->
     bench.core.create_namespace({"metadata": {"name": namespace}})
     if side == "ours":
         controller = start_ours(bench, namespace)
-        label = None
+        label = JOB_NAME_LABEL
 
         def create(name: str) -> None:
             bench.custom.create_namespaced_custom_object(
@@ -161,10 +169,9 @@ def run_side(bench: Bench, side: str, args: argparse.Namespace, binary: Path) ->
             )  # fmt: skip
 
     try:
-        options = {"owner_label": label} if label else {}
         return bench.measure(
-            namespace, controller, create,
-            jobs=args.jobs, pods_per_job=args.pods_per_job, timeout=args.timeout, **options,
+            namespace, controller, create, jobs=args.jobs, pods_per_job=args.pods_per_job,
+            timeout=args.timeout, owner_label=label,
         )  # fmt: skip
     finally:
         stop_process(controller, f"{side} controller")
@@ -207,7 +214,7 @@ def main() -> int:
 
     bench = Bench.start(2 * args.jobs * args.pods_per_job)
     bench.kubectl("apply", "--server-side", "-f", str(crd))
-    bench.wait_established(f"{TFJOB_PLURAL}.{TFJOB_GROUP}")
+    wait_established(f"{TFJOB_PLURAL}.{TFJOB_GROUP}")
     results: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
     complete = True
     try:

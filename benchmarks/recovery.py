@@ -39,6 +39,7 @@ from pathlib import Path
 
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
+from operator_scale import wait_established
 
 from densenet_contract import labels
 from densenet_operator import schema
@@ -179,6 +180,7 @@ def main() -> int:
         [str(paths.bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), "apply", "-f",
          str(REPO / "crds")], check=True, capture_output=True,
     )  # fmt: skip
+    wait_established(f"{schema.PLURAL}.{schema.GROUP}")
     namespace = f"bench-recovery-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace}})
     work = Path(tempfile.mkdtemp(prefix="recovery-"))
