@@ -335,6 +335,9 @@ class Bench:
         watcher.start()
         try:
             time.sleep(3)  # the controller's watches are up (not part of any figure)
+            if controller.poll() is not None:
+                raise SystemExit(f"the controller exited with code {controller.returncode} "
+                                 "before the first job was applied; see its log")  # fmt: skip
             cpu_start = proc_figures(controller.pid)[2]
             applied: dict[str, float] = {}
             for i in range(jobs):

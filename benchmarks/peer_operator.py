@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,16 @@ def start_ours(bench: Bench, namespace: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def write_certs(data: dict[str, str]) -> None:
+    """The Secret's pair as a mount would give it: the rotator starts the webhook server as
+    soon as both files exist, so each appears whole (renamed into place), the key first."""
+    PEER_CERT_DIR.mkdir(parents=True, exist_ok=True)
+    for key in ("tls.key", "tls.crt"):
+        partial = PEER_CERT_DIR / f".{key}.partial"
+        partial.write_bytes(base64.b64decode(data[key]))
+        partial.replace(PEER_CERT_DIR / key)
+
+
 def start_theirs(bench: Bench, namespace: str, binary: Path, log: Path) -> subprocess.Popen:
     """The training-operator, its certificates bootstrapped as in its own Deployment."""
     core = bench.core
@@ -123,6 +134,7 @@ def start_theirs(bench: Bench, namespace: str, binary: Path, log: Path) -> subpr
     except ApiException as e:
         if e.status != 409:
             raise
+    shutil.rmtree(PEER_CERT_DIR, ignore_errors=True)  # an earlier run's pair is not this Secret's
     env = {**bench.env(), "MY_POD_NAMESPACE": PEER_NAMESPACE}
     process = subprocess.Popen(
         [str(binary), "--enable-scheme=tfjob", f"--namespace={namespace}",
@@ -134,9 +146,7 @@ def start_theirs(bench: Bench, namespace: str, binary: Path, log: Path) -> subpr
     while time.monotonic() < deadline:
         data = core.read_namespaced_secret(PEER_SECRET, PEER_NAMESPACE).data or {}
         if "tls.crt" in data and "tls.key" in data:
-            PEER_CERT_DIR.mkdir(parents=True, exist_ok=True)
-            for key in ("tls.crt", "tls.key"):
-                (PEER_CERT_DIR / key).write_bytes(base64.b64decode(data[key]))
+            write_certs(data)
             return process
         if process.poll() is not None:
             break
