@@ -153,6 +153,8 @@ def test_help_lists_flags_and_exit_codes() -> None:
         (["--crop_scale", "0", "1"], "argument --crop_scale: must be an area fraction in (0, 1]"),
         (["--crop_scale", "0.9", "0.5"], "--crop_scale 0.9 0.5: MIN must not exceed MAX"),
         (["--crop_scale", "0.5"], "argument --crop_scale: expected 2 arguments"),
+        (["--dense_blocks", "6,12,24"], "argument --dense_blocks: expected four comma-separated"),
+        (["--dense_blocks", "6,12,0,16"], "argument --dense_blocks: must be >= 1, got 0"),
     ],
 )
 def test_bad_values_name_the_flag_and_the_fix(argv: list[str], message: str) -> None:

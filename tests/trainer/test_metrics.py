@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from trainer_cli import free_port, start, wait_for_step
 
 from densenet_trainer import env
+from tests.network import TINY_ARGS
 
 JOB_ENV = {env.JOB_NAME: "digits", env.JOB_NAMESPACE: "team-a", env.RANK: "0"}
 
@@ -50,6 +51,7 @@ def test_scrape_during_training(tmp_path: Path) -> None:
         "1",
         "--save_checkpoints_steps",
         "2",
+        *TINY_ARGS,
         "--export",
         "false",
         "--log_dir",

@@ -1,4 +1,4 @@
-"""The network is the paper's DenseNet-121."""
+"""The network is the paper's DenseNet-121; --dense_blocks gives the family's others."""
 
 from __future__ import annotations
 
@@ -17,3 +17,13 @@ def test_dropout_and_he_init_keep_the_shape() -> None:
     assert model.output_shape == (None, 10)
     # 1024 features into 10 classes replace the 1000-class head.
     assert model.count_params() == 8_062_504 - 1024 * 1000 - 1000 + 1024 * 10 + 10
+
+
+def test_dense_blocks_build_the_other_densenets() -> None:
+    """DenseNet-169's blocks give Keras' DenseNet169 (14,307,880 parameters at 1000 classes);
+    the tests' 1,1,1,1 is the same network family, named for its blocks."""
+    model = build_model(ModelConfig(dense_blocks=(6, 12, 32, 32)), 1000, 224)
+    assert model.count_params() == 14_307_880
+    tiny = build_model(ModelConfig(dense_blocks=(1, 1, 1, 1)), 10, 32)
+    assert tiny.name == "densenet_1_1_1_1"
+    assert tiny.output_shape == (None, 10)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from trainer_cli import run
 
 from densenet_trainer.data import create_dataset
+from tests.network import TINY_ARGS
 
 CHECKPOINT_RE = re.compile(r"^checkpoint: \S*ckpt-(\d+)$", re.M)
 
@@ -59,6 +60,7 @@ def test_every_epoch_end_writes_a_checkpoint(tmp_path: Path) -> None:
         "--keep_checkpoints", "10",
         "--display_every", "1",
         "--metrics_port", "0",
+        *TINY_ARGS,
         "--export", "false",
         "--log_dir", str(tmp_path / "run"),
         timeout=300,

@@ -10,9 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from tests.network import TINY_ARGS
+
 STEP_RE = re.compile(r"^step:\s*(\d+)\s", re.M)
-# A small, fast configuration: DenseNet-121 at 32x32 is still 7M parameters on 2 cores.
-SMALL = ["--image_size", "32", "--num_classes", "10", "--batch_size", "4", "--metrics_port", "0"]
+# A small, fast configuration: 32x32 images on the tests' network (tests/network.py).
+SMALL = [
+    "--image_size", "32", "--num_classes", "10", "--batch_size", "4", "--metrics_port", "0",
+    *TINY_ARGS,
+]  # fmt: skip
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -85,8 +85,14 @@ class Checkpointer:
 
 
 def written_at(prefix: str) -> float:
-    """When checkpoint ``prefix`` was written: its index file's modification time."""
-    return float(tf.io.gfile.stat(prefix + ".index").mtime_nsec) / 1e9
+    """When checkpoint ``prefix`` was written: its index file's modification time.
+
+    TensorFlow's local filesystem reports whole seconds (mtime_nsec is st_mtime * 1e9), which
+    can put a checkpoint before the step it saved; a local file is read with os.stat."""
+    index = prefix + ".index"
+    if "://" not in index:
+        return os.stat(index).st_mtime
+    return float(tf.io.gfile.stat(index).mtime_nsec) / 1e9
 
 
 def resolve_checkpoint(path: str, flag: str) -> str:

@@ -55,8 +55,13 @@ class DataConfig:
     hflip: float = DEFAULT_HFLIP
 
 
+# Layers in each of DenseNet-121's four dense blocks (Huang et al. 2017, table 1).
+DENSENET121_BLOCKS = (6, 12, 24, 16)
+
+
 @dataclasses.dataclass
 class ModelConfig:
+    dense_blocks: tuple[int, int, int, int] = DENSENET121_BLOCKS
     dropout_rate: float = 0.0
     initializer: str = "keras"  # seed 000's --version
     bn_momentum: float = 0.99  # Keras' default; 0.9 suits short runs (TF official ResNet)

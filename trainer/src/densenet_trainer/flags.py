@@ -138,6 +138,14 @@ def _area_fraction(text: str) -> float:
     return value
 
 
+def _dense_blocks(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"expected four comma-separated counts, got {text!r}")
+    a, b, c, d = (_positive_int(part.strip()) for part in parts)
+    return a, b, c, d
+
+
 def _port(text: str) -> int:
     value = _int(text)
     if not 0 <= value <= 65535:
@@ -216,6 +224,14 @@ FLAGS: dict[str, tuple[Flag, ...]] = {
         ),
     ),
     "model": (
+        Flag(
+            "--dense_blocks",
+            "model.dense_blocks",
+            "layers in each of the four dense blocks: DenseNet-121 is 6,12,24,16 (169: "
+            "6,12,32,32; 201: 6,12,48,32); the tests' 1,1,1,1 traces in seconds",
+            _dense_blocks,
+            metavar="N,N,N,N",
+        ),
         Flag(shared.DROPOUT_RATE, "model.dropout_rate", "dropout before the classifier", _fraction),
         Flag(
             "--version",
