@@ -5,9 +5,10 @@ Succeeded, its token refused outside the chart's grants, and a real Prometheus s
 operator and the trainers through the chart's ServiceMonitor and PodMonitor while every
 dashboard query and alert rule runs against what it scraped.
 
-One job serves every test of the module (a module fixture): it trains DenseNet-121 for real
-(32x32, a tiny folder dataset so that evaluations run and fill the eval panels), and one worker
-is deleted once the pods run, so the whole-job restart path and the restarts panel get real data.
+One job serves every test of the module (a module fixture): it trains for real (the tests'
+one-layer-per-block DenseNet, tests/network.py, at 32x32 on a tiny folder dataset so that
+evaluations run and fill the eval panels), and one worker is deleted once the pods run, so
+the whole-job restart path and the restarts panel get real data.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from devcluster.config import (
 from tests.deploy import e2e, promconfig
 from tests.deploy.prometheus import Prometheus, PrometheusSetupError
 from tests.deploy.tools import DASHBOARD_DIR, RULES, helm
+from tests.network import TINY_ARGS
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -46,6 +48,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "dn"
 SCRAPE = "2s"  # the monitors' intervals for this test (values), so a short job is scraped often
+MAX_STEPS = 160  # ~20 s of the tests' network (tests/network.py): scraped several times
 # Panels whose series exist only after something went wrong: the operator creates the
 # reconcile-error counter's series on the first error. Their queries must still run.
 # Panels with no series until something goes wrong (a restart that recovered, steps redone).
@@ -104,7 +107,7 @@ def tiny_dataset(root: Path) -> Path:
 
 def cpu_job(data: Path) -> dict[str, Any]:
     """examples/cpu-smoke.yaml on the node runner: train and evaluate on the tiny folder dataset
-    (4 steps an epoch at 2 workers x batch 4, an evaluation each epoch)."""
+    (4 steps an epoch at 2 workers x batch 4, an evaluation every 5 epochs)."""
     job = yaml.safe_load((REPO / "examples" / "cpu-smoke.yaml").read_text())
     spec = job["spec"]
     spec["mode"] = "train_and_evaluate"
@@ -116,8 +119,8 @@ def cpu_job(data: Path) -> dict[str, Any]:
         "volume": {"hostPath": {"path": str(data), "type": "Directory"}},
     }
     spec["training"].update(
-        {"batchSize": 4, "maxSteps": 32, "iterationsPerLoop": 2, "displayEvery": 4,
-         "epochsBetweenEvals": 1, "warmupEpochs": 0}
+        {"batchSize": 4, "maxSteps": MAX_STEPS, "iterationsPerLoop": 2, "displayEvery": 4,
+         "epochsBetweenEvals": 5, "warmupEpochs": 0, "extraArgs": TINY_ARGS}
     )  # fmt: skip
     spec["scheduling"] = {"nodeSelector": {RUNNER_NODE_LABEL: "true"}}
     # The node runner has 2 allocatable CPUs, shared with the operator and other tests' pods.
@@ -314,7 +317,7 @@ def test_the_chart_operator_ran_a_real_job_to_succeeded_in_cluster(run: Run) -> 
     assert status["attempt"] >= 1 and status["preemptions"] >= 1  # the deleted worker
     assert status["replicas"]["succeeded"] == 2
     # The operator pod dialled the chief over the pod network for progress.
-    assert status["progress"]["step"] > 0 and status["progress"]["totalSteps"] == 32
+    assert status["progress"]["step"] > 0 and status["progress"]["totalSteps"] == MAX_STEPS
     # In-cluster config from the pod's ServiceAccount, never a kubeconfig.
     env = run.operator_environ
     assert "KUBECONFIG" not in env

@@ -19,6 +19,7 @@ import yaml
 from devdata.digits import write_dataset
 from devnode.procs import trainer_pid
 from tests.deploy import e2e
+from tests.network import TINY_ARGS
 from tests.operator.harness import Jobs, OperatorProcess
 from tests.polling import eventually
 
@@ -81,6 +82,7 @@ def digits_job(data: Path, checkpoints: Path) -> dict:
         "volume": {"hostPath": {"path": str(checkpoints), "type": "Directory"}},
     }
     spec["training"].update(maxSteps=MAX_STEPS, batchSize=16)
+    spec["training"]["extraArgs"] += TINY_ARGS
     return job
 
 

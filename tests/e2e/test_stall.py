@@ -19,6 +19,7 @@ import time
 import pytest
 
 from devnode.procs import trainer_pid
+from tests.network import TINY_ARGS
 from tests.operator.harness import OperatorProcess
 from tests.operator.jobs import JobBuilder
 from tests.polling import eventually
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 DEADLINE = 30  # the CRD's minimum progressDeadlineSeconds
 PROGRESS_INTERVAL = 2  # the operator's --progress-interval here
-MAX_STEPS = 120
+MAX_STEPS = 600  # the tests' network runs ~15 steps/s: enough to be moving at each freeze
 
 
 def freeze(job: str) -> list[int]:
@@ -53,11 +54,17 @@ def test_sigstopped_trainers_are_stalled_then_move_again_then_restart(cluster, j
         .set("spec.dataset", {"format": "synthetic", "numClasses": 10, "imageSize": 32})
         .set(
             "spec.training",
-            {"batchSize": 8, "maxSteps": MAX_STEPS, "iterationsPerLoop": 5, "displayEvery": 5},
+            {
+                "batchSize": 8,
+                "maxSteps": MAX_STEPS,
+                "iterationsPerLoop": 5,
+                "displayEvery": 5,
+                "extraArgs": TINY_ARGS,
+            },
         )
         .set(
             "spec.checkpoint",
-            {"everySteps": 10, "volume": {"hostPath": {"path": str(checkpoints)}}},
+            {"everySteps": 50, "volume": {"hostPath": {"path": str(checkpoints)}}},
         )
         .set("spec.runPolicy.progressDeadlineSeconds", DEADLINE)
     )
