@@ -1,4 +1,6 @@
-"""It learns: DenseNet-121 trained briefly on scikit-learn's digits beats chance by far."""
+"""It learns: the trainer's recipe, briefly on scikit-learn's digits from either layout, beats
+chance by far. The network is the tests' (tests/network.py): DenseNet-121 learning the digits
+through the whole product is tests/e2e/test_demo.py (`make demo`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from trainer_cli import run
+
+from tests.network import TINY_ARGS
 
 EVAL_RE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+) examples: (\d+)$", re.M)
 STEPS = 100
@@ -69,6 +73,7 @@ def test_validation_top1_far_above_chance(
         "false",
         "--metrics_port",
         "0",
+        *TINY_ARGS,
         "--log_dir",
         str(tmp_path / "run"),
         timeout=600,
