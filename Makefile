@@ -58,8 +58,9 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint $(wildcard Dockerfile.*)
 
+# DEVCLUSTER_ARGS: e.g. "--with kueue" (Kueue's manager, CRDs and webhooks; off by default).
 cluster-up: venv binaries
-	$(VENV)/bin/devcluster up
+	$(VENV)/bin/devcluster up $(DEVCLUSTER_ARGS)
 
 cluster-down: venv
 	$(VENV)/bin/devcluster down

@@ -126,6 +126,19 @@ stage_training_operator_crd() {
   mv "$dir/kubeflow.org_tfjobs.yaml.tmp" "$dir/kubeflow.org_tfjobs.yaml"
 }
 
+stage_kueue_manifests() {
+  # Kueue's CRDs and webhook manifests, from the module its manager is built from
+  # (devcluster up --with kueue applies them; hack/devcluster/kueue.py).
+  local dir="$cache_root/kueue-$KUEUE_VERSION"
+  [[ -f $dir/webhooks.yaml ]] && return
+  local src
+  src=$(GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kueue@$KUEUE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$dir/crds"
+  cp "$src"/config/components/crd/bases/*.yaml "$dir/crds/"
+  cp "$src/config/components/webhook/manifests.yaml" "$dir/webhooks.yaml.tmp"
+  mv "$dir/webhooks.yaml.tmp" "$dir/webhooks.yaml"
+}
+
 build_etcd
 build_go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 stage_kwok_stages
@@ -133,4 +146,6 @@ build_go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
 build_kubernetes
 build_go_install training-operator.v1 "$TRAINING_OPERATOR_VERSION" github.com/kubeflow/training-operator/cmd/training-operator.v1
 stage_training_operator_crd
+build_go_install kueue "$KUEUE_VERSION" sigs.k8s.io/kueue/cmd/kueue
+stage_kueue_manifests
 echo "$bin_dir"

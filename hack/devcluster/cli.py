@@ -31,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="also start a node runner whose pods really run here (default: on)",
     )
+    up.add_argument(
+        "--with",
+        dest="addons",
+        action="append",
+        choices=["kueue"],
+        default=[],
+        help="also start an add-on: kueue (its manager, CRDs and webhooks; off by default)",
+    )
     sub.add_parser("down", help="stop every process the cluster started")
     sub.add_parser("status", help="show each process and whether it is healthy")
     sub.add_parser("env", help="print shell exports for KUBECONFIG and the pinned binaries")
@@ -44,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"devcluster: no node runner: {reason}", file=sys.stderr)
                 with_runner = False
             started = time.monotonic()
-            kubeconfig = cluster.up(paths, with_runner, log=lambda m: print(m, file=sys.stderr))
+            kubeconfig = cluster.up(
+                paths,
+                with_runner,
+                log=lambda m: print(m, file=sys.stderr),
+                with_kueue="kueue" in args.addons,
+            )
             print(f"cluster ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
             print(kubeconfig)
         elif args.command == "down":

@@ -16,7 +16,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from devcluster import components, config, nodes, pki, processes, routes
+from devcluster import components, config, kueue, nodes, pki, processes, routes
 from devcluster.config import ClusterPaths
 
 DEFAULT_RUNNER_NODE = "devnode-0"
@@ -170,7 +170,13 @@ def _running(paths: ClusterPaths, comp: components.Component) -> bool:
     return processes.running_pid(paths.pids, comp.name) is not None
 
 
-def up(paths: ClusterPaths, with_runner: bool, log: Callable[[str], None] = print) -> Path:
+def up(
+    paths: ClusterPaths,
+    with_runner: bool,
+    log: Callable[[str], None] = print,
+    *,
+    with_kueue: bool = False,
+) -> Path:
     """Start the cluster unless it already runs; returns the admin kubeconfig path."""
     ensure_binaries()
     plan = make_plan(paths, with_runner)
@@ -204,7 +210,50 @@ def up(paths: ClusterPaths, with_runner: bool, log: Callable[[str], None] = prin
         processes.start(plan.runner, paths.pids, paths.logs)
         _wait_runner_node(paths, plan.runner.name)
         log(f"started node runner {plan.runner.name}")
+    if with_kueue:
+        start_kueue(paths, log)
     return paths.kubeconfig
+
+
+def start_kueue(paths: ClusterPaths, log: Callable[[str], None]) -> None:
+    """Kueue's CRDs, then its manager, then its webhooks (which fail closed once registered)."""
+    comp = kueue.component(paths)
+    if _running(paths, comp) and is_healthy(paths, comp):
+        log("kueue already running")
+        return
+    started = time.monotonic()
+    staged = kueue.manifests_dir(read_versions()["KUEUE_VERSION"])
+    if not (staged / "webhooks.yaml").exists():
+        raise ClusterError(f"Kueue's manifests are not staged in {staged}: run make binaries")
+    ca_bundle = paths.ca_cert.read_bytes()
+    api = kube_config.new_client_from_config(config_file=str(paths.kubeconfig))
+    pki.ensure_pki(paths.pki)  # the webhook certificate, on a cluster started without it
+    kueue.prepare(paths)
+    kueue.install(api, staged, ca_bundle)
+    ext = kube_client.ApiextensionsV1Api(api)
+
+    def established() -> bool:
+        crds = ext.list_custom_resource_definition().items
+        ours = [c for c in crds if c.spec.group == kueue.KUEUE_GROUP]
+        return bool(ours) and all(
+            any(k.type == "Established" and k.status == "True" for k in c.status.conditions or [])
+            for c in ours
+        )
+
+    _wait("Kueue's CRDs", established, 60, None)
+    processes.start(comp, paths.pids, paths.logs)
+    _wait_started(paths, comp, timeout=90)
+    kueue.register_webhooks(api, staged, ca_bundle)
+    log(f"started kueue in {time.monotonic() - started:.1f}s")
+
+
+def stop_kueue(paths: ClusterPaths) -> None:
+    """Unregister Kueue's webhooks (they fail closed), stop its manager and release the pods
+    it held; its CRDs and objects stay until `down`."""
+    api = kube_config.new_client_from_config(config_file=str(paths.kubeconfig))
+    kueue.unregister_webhooks(api)
+    processes.stop(paths.pids, kueue.NAME, grace_seconds=15)
+    kueue.release(api)
 
 
 def _wait_runner_node(paths: ClusterPaths, name: str) -> None:

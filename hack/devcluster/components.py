@@ -19,6 +19,10 @@ class Component:
     # HTTPS or HTTP URL that answers 200 once the process is ready; None: started is ready.
     health_url: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # A command that prepares something (a mount namespace) and then execs argv: its programs
+    # (wrapper_programs) are what /proc/<pid>/cmdline shows until that exec.
+    wrapper: list[str] = field(default_factory=list)
+    wrapper_programs: tuple[str, ...] = ()
 
 
 def kubeconfig_for(paths: ClusterPaths, stem: str) -> Path:

@@ -19,6 +19,9 @@ API_SERVER_PORT = 16443
 CONTROLLER_MANAGER_PORT = 10357
 SCHEDULER_PORT = 10359
 KWOK_PORT = 10347
+# Kueue's manager (devcluster up --with kueue): webhooks and probes, loopback only.
+KUEUE_WEBHOOK_PORT = 19443
+KUEUE_HEALTH_PORT = 18081
 
 # Address plan. None of these ranges overlap; nothing outside them or loopback is ever dialled.
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")

@@ -140,6 +140,12 @@ def ensure_pki(pki: Path) -> None:
         [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     )
     issue("apiserver", _name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    # Webhook servers the cluster starts itself (Kueue's), which the API server calls on
+    # loopback.
+    loopback = x509.SubjectAlternativeName(
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    )
+    issue("webhook", _name("devcluster-webhooks"), ExtendedKeyUsageOID.SERVER_AUTH, loopback)
     for client in CLIENTS:
         issue(client.stem, _name(client.user, client.groups), ExtendedKeyUsageOID.CLIENT_AUTH)
 

@@ -35,14 +35,15 @@ def running_pid(pid_dir: Path, name: str) -> int | None:
     """The pid of our process `name` if it is alive, else None (a stale pid file is removed)."""
     pid_file = _pid_file(pid_dir, name)
     try:
-        pid_text, program = pid_file.read_text().split("\n", 1)
+        pid_text, *programs = pid_file.read_text().split()
         pid = int(pid_text)
     except (OSError, ValueError):
         return None
     cmdline = _cmdline(pid)
     # An empty cmdline is a process still inside execve (the kernel fills it in after Popen
-    # has already returned): it is ours, not a recycled pid.
-    if cmdline is None or (cmdline != [""] and cmdline[0] != program.strip()):
+    # has already returned): it is ours, not a recycled pid. The programs after the first are
+    # a wrapper's, which execs the first.
+    if cmdline is None or (cmdline != [""] and cmdline[0] not in programs):
         pid_file.unlink(missing_ok=True)
         return None
     try:
@@ -60,14 +61,16 @@ def start(component: Component, pid_dir: Path, log_dir: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / f"{component.name}.log", "ab") as log:
         proc = subprocess.Popen(
-            component.argv,
+            [*component.wrapper, *component.argv],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **component.env},
         )
-    _pid_file(pid_dir, component.name).write_text(f"{proc.pid}\n{component.argv[0]}\n")
+    wrappers = [arg for arg in component.wrapper if arg in component.wrapper_programs]
+    programs = "\n".join([component.argv[0], *wrappers])
+    _pid_file(pid_dir, component.name).write_text(f"{proc.pid}\n{programs}\n")
     return proc.pid
 
 
