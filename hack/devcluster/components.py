@@ -154,6 +154,9 @@ def kube_scheduler(paths: ClusterPaths) -> Component:
     )
 
 
+OWN_KWOK_STAGES = Path(__file__).resolve().parent / "kwok"
+
+
 def kwok_stage_files(kwok_version: str) -> list[Path]:
     stages = config.cache_root() / f"kwok-stages-{kwok_version}" / "stage"
     return [
@@ -161,7 +164,9 @@ def kwok_stage_files(kwok_version: str) -> list[Path]:
         stages / "node" / "heartbeat-with-lease" / "node-heartbeat-with-lease.yaml",
         stages / "pod" / "fast" / "pod-ready.yaml",
         stages / "pod" / "fast" / "pod-complete.yaml",
-        stages / "pod" / "fast" / "pod-delete.yaml",
+        # Ours: a deleted pod that a finalizer holds turns terminal first, as on a kubelet.
+        OWN_KWOK_STAGES / "pod-terminate-on-delete.yaml",
+        OWN_KWOK_STAGES / "pod-delete.yaml",
     ]
 
 

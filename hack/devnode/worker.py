@@ -83,6 +83,7 @@ class PodWorker:
         self.last_error = ""
         self.setup_failures = 0
         self.torn_down = False
+        self.deleted_terminal = False  # deleted and stopped: report the terminal phase
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -128,8 +129,18 @@ class PodWorker:
                 c.waiting_reason, c.waiting_message = reason, message
 
     def _phase(self) -> str:
+        if self.deleted_terminal:
+            ok = all(c.terminated and c.terminated["exitCode"] == 0 for c in self.main)
+            return "Succeeded" if ok else "Failed"
         policy = self.pod["spec"].get("restartPolicy", "Always")
         return pod_phase(policy, self.init_done < len(self.init), self.init_failed, self.main)
+
+    def _reap_all(self) -> None:
+        """Record the exit of every container process that has ended."""
+        for rec in [*self.init, *self.main]:
+            state = self._reap(rec)
+            if state is not None:
+                rec.terminated = state
 
     # ---- sandbox ---------------------------------------------------------------------------
 
@@ -458,14 +469,17 @@ class PodWorker:
                 post(
                     self.ctx.kube, pod, self.ctx.node.name, [Event("Killing", f"Stopping {names}")]
                 )
-        for name, proc in list(self.procs.items()):
-            if proc.poll() is not None:
-                del self.procs[name]
+        self._reap_all()
         if self.procs and time.monotonic() < self.deadline:
             return
         self._teardown()
         shutil.rmtree(self.dir, ignore_errors=True)
         if pod is not None:
+            # As a kubelet does, the pod is reported terminal (Succeeded when every container
+            # exited 0, else Failed) before the object goes: a finalizer may hold it (Kueue's
+            # waits for a terminal phase), and controllers read the exit codes meanwhile.
+            self.deleted_terminal = True
+            self._publish()
             try:
                 self.ctx.kube.request(
                     "DELETE",
@@ -499,6 +513,7 @@ class PodWorker:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 log.warning("pod %s/%s: pid %d did not die", self.namespace, self.name, proc.pid)
+        self._reap_all()  # the exits of what SIGKILL stopped
         self.procs.clear()
         if self.netns is not None:
             self.ctx.net.delete_pod(self.uid)

@@ -44,8 +44,8 @@ NOT_A_REQUEST: dict[Grant, str] = {
 }
 
 
-def granted(namespace: str) -> set[Grant]:
-    objects = chart_rbac(namespace)
+def granted(namespace: str, *values: str) -> set[Grant]:
+    objects = chart_rbac(namespace, *values)
     roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole")]
     return set().union(*(rule_set(r) for r in roles))
 

@@ -32,11 +32,12 @@ def fullname(namespace: str) -> str:
     return f"dnop-{namespace}"[:63]
 
 
-def chart_rbac(namespace: str) -> list[dict[str, Any]]:
+def chart_rbac(namespace: str, *values: str) -> list[dict[str, Any]]:
     """The chart's ServiceAccount and RBAC objects for an operator watching `namespace` and
-    released into it."""
+    released into it (helm `values`, e.g. --set gangScheduling.kueue=true, on top)."""
     show = [arg for template in RBAC_TEMPLATES for arg in ("--show-only", template)]
     return render(
+        *values,
         "--set", f"watchNamespaces={{{namespace}}}",
         # Unique cluster-scoped names per namespace (a namespace name has at most 63 chars).
         # (The slice is of the name only: cutting the whole --set string made parametrized
@@ -75,10 +76,12 @@ def _allowed(api_client: kube_client.ApiClient, user: str, attributes: dict[str,
     return bool(review.status.allowed)
 
 
-def install_chart_rbac(api_client: kube_client.ApiClient, namespace: str) -> str:
+def install_chart_rbac(
+    api_client: kube_client.ApiClient, namespace: str, values: tuple[str, ...] = ()
+) -> str:
     """Create the chart's account and RBAC for `namespace`; returns the account's name once
     the authorizer answers for every binding (so the operator's first request is not a 403)."""
-    objects = chart_rbac(namespace)
+    objects = chart_rbac(namespace, *values)
     owner = kube_client.CoreV1Api(api_client).read_namespace(namespace)
     for obj in objects:
         if obj["kind"].startswith("Cluster"):
@@ -139,11 +142,14 @@ def token_kubeconfig(
     return path
 
 
-def chart_kubeconfig(cluster, namespace: str, directory: Path) -> Path:
-    """A kubeconfig of the chart's ServiceAccount for an operator watching `namespace`."""
+def chart_kubeconfig(
+    cluster, namespace: str, directory: Path, values: tuple[str, ...] = ()
+) -> Path:
+    """A kubeconfig of the chart's ServiceAccount for an operator watching `namespace` (the
+    chart rendered with helm `values` on top; the first call for a namespace decides)."""
     if namespace not in _kubeconfigs:
         api_client = cluster.api_client()
-        account = install_chart_rbac(api_client, namespace)
+        account = install_chart_rbac(api_client, namespace, values)
         path = directory / f"{account}.kubeconfig"
         _kubeconfigs[namespace] = token_kubeconfig(
             api_client, cluster.paths.ca_cert, namespace, account, path

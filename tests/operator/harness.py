@@ -38,12 +38,19 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, cluster: LocalCluster, namespace: str, log_dir: Path, *args: str) -> None:
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        namespace: str,
+        log_dir: Path,
+        *args: str,
+        chart_values: tuple[str, ...] = (),
+    ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.args = args
         self.log = log_dir / "operator.log"
-        self.kubeconfig = chart_kubeconfig(cluster, namespace, log_dir)
+        self.kubeconfig = chart_kubeconfig(cluster, namespace, log_dir, chart_values)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -440,3 +440,93 @@ def test_a_restart_opens_a_goodput_record_and_a_second_one_extends_it():
     later = run(again, [pod(0, attempt=1), pod(1, attempt=1, phase="Failed", exit_code=1)],
                 now=NOW + timedelta(minutes=1))  # fmt: skip
     assert later.status["goodput"] == {"restartedAt": "2026-11-24T12:00:00Z", "stepAtRestart": 57}
+
+
+def gated_pod(index: int) -> dict:
+    """A pod Kueue's webhook holds at its admission gate: unscheduled, Pending."""
+    p = pod(index, phase="Pending")
+    p["spec"] = {"schedulingGates": [{"name": "kueue.x-k8s.io/admission"}]}
+    p["status"]["conditions"] = [
+        {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}
+    ]
+    return p
+
+
+def kueue_job() -> JobBuilder:
+    gang = {"enabled": True, "provider": "kueue", "queue": "team"}
+    return two_workers(spec__scheduling__gang=gang)
+
+
+def test_pods_at_kueues_gate_make_a_queued_job_with_kueues_reason_not_a_stuck_one():
+    obj = stored(kueue_job(), phase="Pending")
+    reason = "couldn't assign flavors to pod set main: insufficient unused quota for pods"
+    later = NOW + timedelta(minutes=10)  # far past pending_timeout
+    pods = [view(gated_pod(0)), view(gated_pod(1))]
+    plan = decide(obj, pods, later, SETTINGS, queue_message=reason)
+    assert plan.status["phase"] == "Queued"
+    queued = next(c for c in plan.status["conditions"] if c["type"] == "Queued")
+    assert queued["status"] == "True" and queued["reason"] == "WaitingForAdmission"
+    assert queued["message"] == (
+        f"waiting for Kueue to admit all 2 pods (LocalQueue team): {reason}"
+    )
+    assert not any(c["type"] == "PodsNotStarting" for c in plan.status["conditions"])
+    assert [e.reason for e in plan.events] == ["WaitingForAdmission"]
+    assert plan.create == [] and plan.delete == []
+
+    # Admitted: the gate is gone, the pods run; the condition says so and the job runs.
+    admitted = run(stored(kueue_job(), **plan.status), [pod(0), pod(1)])
+    assert admitted.status["phase"] == "Running"
+    queued = next(c for c in admitted.status["conditions"] if c["type"] == "Queued")
+    assert (queued["status"], queued["reason"]) == ("False", "Admitted")
+
+
+def test_queued_without_kueues_word_yet_still_says_queued():
+    plan = run(stored(kueue_job(), phase="Pending"), [gated_pod(0), gated_pod(1)])
+    assert plan.status["phase"] == "Queued"
+    message = next(c for c in plan.status["conditions"] if c["type"] == "Queued")["message"]
+    assert message.endswith("(LocalQueue team): Kueue has not said why yet")
+
+
+def grouped(p: dict, ended: bool = False) -> dict:
+    """``p`` as the operator renders it under Kueue (and as marked once its group ended)."""
+    p["metadata"]["labels"]["kueue.x-k8s.io/pod-group-name"] = "dn"
+    if ended:
+        p["metadata"]["annotations"] = {"kueue.x-k8s.io/retriable-in-group": "false"}
+    return p
+
+
+def test_a_failed_job_under_kueue_ends_its_pod_group_once():
+    """Kueue keeps a group's quota for replacement pods until the group is ended."""
+    obj = stored(kueue_job())
+    obj["spec"]["runPolicy"]["backoffLimit"] = 0
+    plan = run(obj, [grouped(pod(0, phase="Failed", exit_code=1)), grouped(pod(1))])
+    assert plan.status["phase"] == "Failed"
+    assert plan.end_group == ["dn-worker-0", "dn-worker-1"]
+    ended = [grouped(pod(0, phase="Failed", exit_code=1), True), grouped(pod(1), True)]
+    assert run(stored(kueue_job(), **plan.status), ended).end_group == []
+
+
+def test_a_failed_job_outside_kueue_marks_no_pod():
+    obj = stored(two_workers())
+    obj["spec"]["runPolicy"]["backoffLimit"] = 0
+    plan = run(obj, [pod(0, phase="Failed", exit_code=1), pod(1)])
+    assert plan.status["phase"] == "Failed" and plan.end_group == []
+
+
+def test_a_pod_kueue_stopped_is_a_preemption_that_says_kueues_words():
+    """Kueue marks each pod of a group it preempts with TerminationTarget, then deletes it:
+    whatever the exit code, a preemption (not counted), and the job says what Kueue said."""
+    words = (
+        "Preempted to accommodate a workload (UID: u9) due to prioritization in the ClusterQueue"
+    )
+    stopped = {"type": "TerminationTarget", "status": "True", "reason": "WorkloadEvicted",
+               "message": words}  # fmt: skip
+    ended = grouped(pod(1, phase="Failed", exit_code=143, status={"conditions": [stopped]}))
+    plan = run(stored(kueue_job(), restarts=0), [grouped(pod(0)), ended])
+    assert (plan.status["restarts"], plan.status["preemptions"]) == (0, 1)
+    # The attempt's group ends with it (Kueue then lets its pods go); the next one queues.
+    assert plan.status["attempt"] == 1
+    assert plan.end_group == ["dn-worker-0", "dn-worker-1"]
+    restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
+    assert f"dn-worker-1 was stopped by Kueue (WorkloadEvicted: {words})" in restarting["message"]
+    assert any(words in e.message for e in plan.events)

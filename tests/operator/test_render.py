@@ -528,7 +528,7 @@ def test_kueue_gang_uses_plain_pod_group_labels():
     manifests = render(job.defaulted(), IMAGE)
     pod = manifests.pods[0]
     assert pod["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "lq"
-    assert pod["metadata"]["labels"]["kueue.x-k8s.io/pod-group-name"] == "k"
+    assert pod["metadata"]["labels"]["kueue.x-k8s.io/pod-group-name"] == "k-0"  # attempt 0
     assert pod["metadata"]["annotations"]["kueue.x-k8s.io/pod-group-total-count"] == "2"
     assert manifests.pod_groups == []
 

@@ -57,6 +57,13 @@ def test_nulls_are_dropped_and_numbers_become_floats_as_the_server_stores_them()
     assert spec["runPolicy"]["backoffLimit"] == 3
 
 
+def test_every_phase_the_crd_allows_has_a_series_in_the_phase_gauge():
+    from densenet_operator import opmetrics
+
+    status = schema.openapi_schema()["properties"]["status"]["properties"]
+    assert set(status["phase"]["enum"]) == set(opmetrics.PHASES)
+
+
 def test_trainer_enums_match_the_trainer():
     from densenet_trainer import config
 

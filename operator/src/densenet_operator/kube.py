@@ -29,6 +29,7 @@ from urllib.parse import quote
 import urllib3
 from kubernetes import client as kube_client
 
+from . import kueue
 from .job import MANAGER
 from .lifecycle import Event, timestamp
 from .schema import GROUP, PLURAL, VERSION
@@ -189,6 +190,17 @@ class Cluster:
                 return None
             raise
 
+    def workload(self, namespace: str, group: str) -> dict[str, Any] | None:
+        """Kueue's Workload of pod group ``group`` (named after it); None when Kueue has not
+        created it or the operator may not read it (the chart's gangScheduling.kueue grants
+        get on workloads): the job then says it is queued without Kueue's reason."""
+        try:
+            return self.api.request("GET", kueue.workload_path(namespace, quote(group)))
+        except ApiError as err:
+            if err.status in (403, 404):
+                return None
+            raise
+
     def now(self) -> datetime:
         return self.api.now()
 
@@ -279,6 +291,16 @@ class Cluster:
         body = {"gracePeriodSeconds": seconds} if seconds is not None else None
         try:
             self.api.request("DELETE", path, body)
+        except ApiError as err:
+            if err.status != 404:
+                raise
+
+    def annotate_pod(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        """Merge ``annotations`` into pod ``name``'s (gone: nothing to do)."""
+        path = f"{collection_path('v1', 'Pod', namespace)}/{quote(name)}"
+        body = {"metadata": {"annotations": annotations}}
+        try:
+            self.api.request("PATCH", path, body, content_type=MERGE_PATCH)
         except ApiError as err:
             if err.status != 404:
                 raise

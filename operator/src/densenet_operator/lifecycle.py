@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import schema
+from . import kueue, schema
 from .job import Job
 from .pods import PERMANENT_EXITS, Outcome, PodView, parse_time
 from .render import ranktable
@@ -30,6 +30,8 @@ RESTARTING = "Restarting"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 SUSPENDED = "Suspended"
+# Pods created and held by Kueue's admission gate until the whole group fits the quota.
+QUEUED = "Queued"
 FINISHED = (SUCCEEDED, FAILED)
 
 NORMAL = "Normal"
@@ -76,6 +78,8 @@ class Plan:
     delete_job: bool = False
     requeue_after: float | None = None  # seconds until something is due (backoff, TTL, ...)
     counters: list[str] = field(default_factory=list)  # created, succeeded, failed, restarted
+    # pods to mark as ending their Kueue group (kueue.RETRIABLE_ANNOTATION), before deletions
+    end_group: list[str] = field(default_factory=list)
 
     def due_in(self, seconds: float) -> None:
         seconds = max(seconds, 0.5)
@@ -113,8 +117,10 @@ class Decider:
         *,
         nodes_ready: Mapping[str, bool | None] | None = None,
         violations: list[str] | None = None,
+        queue_message: str = "",
     ) -> None:
         self.job = job
+        self.queue_message = queue_message  # Kueue's reason the group waits (kueue.py)
         self.nodes_ready = nodes_ready or {}  # node -> Ready (None: gone), for stuck pods
         self.violations = violations or []  # the admin policy's refusals (admission.py)
         self.obj = obj
@@ -252,7 +258,11 @@ class Decider:
                     self.plan.force_delete.append(pod.name)
 
     def finished(self) -> None:
-        """cleanPodPolicy and ttlSecondsAfterFinished of a finished job."""
+        """cleanPodPolicy and ttlSecondsAfterFinished of a finished job; a failed job under
+        Kueue ends its pod group, or Kueue would hold the quota for replacement pods (a
+        succeeded group ends when all its pods have)."""
+        if self.status.get("phase") == FAILED and kueue.uses_kueue(self.job.spec):
+            self.plan.end_group = kueue.not_yet_ended([p.source for p in self.pods])
         run_policy = self.job.spec["runPolicy"]
         policy = run_policy["cleanPodPolicy"]
         if policy == "All":
@@ -395,11 +405,29 @@ class Decider:
             )
         return state.state == ranktable.COMPLETED
 
+    def queued(self, current: dict[int, PodView]) -> bool:
+        """The Queued phase and condition while Kueue holds the group's pods at its admission
+        gate; the condition turns False once Kueue lifts the gate. True while queued."""
+        gated = [p for p in current.values() if kueue.ADMISSION_GATE in p.gates]
+        if gated and len(current) == self.job.replicas:
+            queue = self.job.spec["scheduling"]["gang"]["queue"]
+            why = self.queue_message or "Kueue has not said why yet"
+            message = (
+                f"waiting for Kueue to admit all {self.job.replicas} pods "
+                f"(LocalQueue {queue}): {why}"
+            )
+            self.set_phase(QUEUED, "WaitingForAdmission", message)
+            self.condition(QUEUED, True, "WaitingForAdmission", message)
+            return True
+        if not gated and (self.find_condition(QUEUED) or {}).get("status") == "True":
+            self.condition(QUEUED, False, "Admitted", "Kueue admitted the group")
+        return False
+
     def not_starting(self, current: dict[int, PodView]) -> None:
         stuck = []
         for pod in current.values():
-            if pod.phase != PENDING or pod.created is None:
-                continue
+            if pod.phase != PENDING or pod.created is None or kueue.ADMISSION_GATE in pod.gates:
+                continue  # a gated pod is queued (the Queued condition), not stuck
             waited = (self.now - pod.created).total_seconds()
             if waited >= self.settings.pending_timeout:
                 detail = pod.not_started_message or "no message from the scheduler or kubelet"
@@ -422,6 +450,7 @@ class Decider:
         all_running = len(current) == self.job.replicas and all(
             p.running or p.phase == SUCCEEDED for p in current.values()
         )
+        queued = self.queued(current)
         if all_running and table_ready:
             self.set_phase(RUNNING, "AllWorkersRunning", f"{self.job.replicas} workers running")
             self.condition(RUNNING, True, "AllWorkersRunning", "")
@@ -433,7 +462,7 @@ class Decider:
                 self.check_stalled(current)
         elif (self.find_condition(STALLED) or {}).get("status") == "True":
             self.condition(STALLED, False, "NotRunning", "the workers are not all running")
-        elif self.status.get("phase") not in (RESTARTING,) or current:
+        elif not queued and (self.status.get("phase") != RESTARTING or current):
             scheduled = len(current) == self.job.replicas and all(
                 p.node_name for p in current.values()
             )
@@ -492,6 +521,11 @@ class Decider:
             if not self.handle_ends(current):
                 self.launch(current)
                 self.progress_phase(current)
+        if kueue.uses_kueue(self.job.spec):
+            # An ended attempt's pod group (a restart, preemption, suspension) ends too.
+            stale = [p.source for p in self.pods if p.attempt != self.attempt]
+            ending = [*self.plan.end_group, *kueue.not_yet_ended(stale)]
+            self.plan.end_group = list(dict.fromkeys(ending))
         self.count_replicas()
         if self.not_terminating:
             message = "; ".join(self.not_terminating)
@@ -550,6 +584,7 @@ def decide(
     nodes_ready: Mapping[str, bool | None] | None = None,
     *,
     violations: list[str] | None = None,
+    queue_message: str = "",
 ) -> Plan:
     """The next status of job ``obj`` (a defaulted DenseNetTrainingJob as stored) and the
     actions that get there, given every pod it owns and the readiness of the nodes of pods
@@ -562,4 +597,5 @@ def decide(
         settings,
         nodes_ready=nodes_ready,
         violations=violations,
+        queue_message=queue_message,
     ).decide()

@@ -14,9 +14,18 @@ from prometheus_client import (
 
 from densenet_contract import metrics as names
 
-from .lifecycle import FAILED, INITIALIZING, PENDING, RESTARTING, RUNNING, SUCCEEDED, SUSPENDED
+from .lifecycle import (
+    FAILED,
+    INITIALIZING,
+    PENDING,
+    QUEUED,
+    RESTARTING,
+    RUNNING,
+    SUCCEEDED,
+    SUSPENDED,
+)
 
-PHASES = (PENDING, INITIALIZING, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
+PHASES = (PENDING, QUEUED, INITIALIZING, RUNNING, RESTARTING, SUCCEEDED, FAILED, SUSPENDED)
 JOB_LABELS = names.OPERATOR_JOB_LABELS
 # What triggers a reconcile: a job event, a pod event, the resync loop, a scheduled retry.
 HANDLERS = ("job", "pod", "resync", "timer")

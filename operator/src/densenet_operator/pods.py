@@ -15,6 +15,7 @@ from typing import Any
 from densenet_contract.exitcodes import ExitCode
 
 from .job import CONTAINER, LABEL_ATTEMPT, LABEL_INDEX
+from .kueue import STOP_CONDITION
 
 
 class Outcome(enum.Enum):
@@ -57,8 +58,10 @@ class PodView:
     exit_code: int | None  # the trainer container's, once terminated
     termination_reason: str  # Error, Completed, OOMKilled, ...
     evicted: bool
+    stopped_by_kueue: str  # Kueue's reason and message when it stopped the pod's group
     not_started_reason: str  # Unschedulable, ImagePullBackOff, CreateContainerConfigError, ...
     not_started_message: str
+    gates: tuple[str, ...]  # scheduling gates still on the pod (Kueue's admission gate)
     source: dict[str, Any]  # the pod as read, for functions that take pods (rank tables)
 
     @property
@@ -82,7 +85,11 @@ class PodView:
     def describe_end(self) -> str:
         """``worker-1 exited 3 (bad data)`` style text for conditions and events."""
         code = self.exit_code
-        if self.evicted:
+        if self.stopped_by_kueue:
+            what = f"was stopped by Kueue ({self.stopped_by_kueue})"
+            if code == ExitCode.PREEMPTED:
+                what += f", exited {code} (checkpoint written)"
+        elif self.evicted:
             what = "was evicted or preempted by the cluster"
         elif code is None:
             what = f"failed ({self.termination_reason or 'no exit code'})"
@@ -121,7 +128,7 @@ _KEPT = {
         "name", "namespace", "uid", "labels", "annotations", "ownerReferences",
         "creationTimestamp", "deletionTimestamp", "finalizers",
     ),
-    "spec": ("nodeName",),
+    "spec": ("nodeName", "schedulingGates"),
     "status": ("phase", "reason", "podIP", "conditions", "containerStatuses"),
 }  # fmt: skip
 
@@ -143,8 +150,21 @@ def view(pod: dict[str, Any]) -> PodView:
     status = pod.get("status") or {}
     terminated = (_trainer_status(status).get("state") or {}).get("terminated") or {}
     conditions = status.get("conditions") or []
-    evicted = status.get("reason") in ("Evicted", "Preempting") or any(
-        c.get("type") == DISRUPTION_CONDITION and c.get("status") == "True" for c in conditions
+    stopped = next(
+        (c for c in conditions if c.get("type") == STOP_CONDITION and c.get("status") == "True"),
+        None,
+    )
+    stopped_by_kueue = (
+        f"{stopped.get('reason') or 'stopped'}: {stopped.get('message') or ''}".rstrip(": ")
+        if stopped
+        else ""
+    )
+    evicted = (
+        status.get("reason") in ("Evicted", "Preempting")
+        or any(
+            c.get("type") == DISRUPTION_CONDITION and c.get("status") == "True" for c in conditions
+        )
+        or bool(stopped)
     )
     reason, message = _not_started(status)
     index = labels.get(LABEL_INDEX, "")
@@ -161,7 +181,9 @@ def view(pod: dict[str, Any]) -> PodView:
         exit_code=terminated.get("exitCode"),
         termination_reason=terminated.get("reason") or "",
         evicted=evicted,
+        stopped_by_kueue=stopped_by_kueue,
         not_started_reason=reason,
         not_started_message=message,
+        gates=tuple(g.get("name", "") for g in spec.get("schedulingGates") or []),
         source=pod,
     )

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from . import admission, lifecycle
+from . import admission, kueue, lifecycle
 from .events import EventRecorder
 from .job import ANNOTATION_PRIVILEGED, Job
 from .kube import ApiError, Cluster, ForeignObjectError, owned_by
 from .opmetrics import OperatorMetrics
-from .pods import view
+from .pods import PodView, view
 from .progress_poller import ProgressPoller
 from .render import ranktable, render_pod, render_shared
 from .settings import Settings
@@ -149,6 +149,7 @@ class Reconciler:
     def reconcile(self, namespace: str, name: str) -> None:
         obj = self.cluster.read_job(namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.end_groups_of_deleted(namespace, name)
             self.forget(namespace, name)
             return
         pods = [view(p) for p in self.pods_of(obj)]
@@ -158,9 +159,39 @@ class Reconciler:
             for node in lifecycle.stuck_nodes(pods, now, self.settings)
         }
         plan = lifecycle.decide(
-            obj, pods, now, self.settings, nodes, violations=self.violations(obj)
+            obj,
+            pods,
+            now,
+            self.settings,
+            nodes,
+            violations=self.violations(obj),
+            queue_message=self.queue_message(namespace, pods),
         )
         self.apply(obj, plan, now)
+
+    def end_groups_of_deleted(self, namespace: str, name: str) -> None:
+        """A deleted job's pods (the garbage collector deleting them) end their Kueue group:
+        Kueue keeps a group's quota, and its finalizer on the pods, until it is ended."""
+        leaving = [
+            p
+            for p in self.pod_index.get((namespace, name), ())
+            if p["metadata"].get("deletionTimestamp")
+        ]
+        for pod in kueue.not_yet_ended(leaving):
+            self.cluster.annotate_pod(namespace, pod, {kueue.RETRIABLE_ANNOTATION: "false"})
+
+    def queue_message(self, namespace: str, pods: list[PodView]) -> str:
+        """Kueue's reason the job's pod group waits at its admission gate (its Workload's
+        QuotaReserved condition); read only while a live pod of the job is gated."""
+        gated = [p for p in pods if kueue.ADMISSION_GATE in p.gates and not p.deleting]
+        group = (
+            (gated[0].source["metadata"].get("labels") or {}).get(kueue.GROUP_LABEL)
+            if gated
+            else None
+        )
+        if not group:
+            return ""
+        return kueue.waiting_reason(self.cluster.workload(namespace, group))
 
     def violations(self, obj: dict[str, Any]) -> list[str]:
         """What the admin's installed policy (--admission-policy) refuses in job ``obj``; a
@@ -196,6 +227,8 @@ class Reconciler:
                 obj, job.rank_table_configmap, {ranktable.KEY: plan.rank_table}
             )
         stored = self.cluster.patch_status(obj, plan.status)
+        for name in plan.end_group:  # before any deletion: Kueue reads it off the pod
+            self.cluster.annotate_pod(job.namespace, name, {kueue.RETRIABLE_ANNOTATION: "false"})
         for name in dict.fromkeys(plan.delete):
             self.cluster.delete_pod(job.namespace, name)
         for name in dict.fromkeys(plan.quick_delete):

@@ -145,6 +145,19 @@ log, no more and no less.
   resources: [networkpolicies]
   verbs: [get, create]
 {{- end }}
+{{- if .Values.gangScheduling.kueue }}
+# Kueue: the Workload of a job's pod group (named after the job), read while its pods wait at
+# Kueue's admission gate, for Kueue's reason in the job's Queued condition (kube.py workload).
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [get]
+# Kueue holds a pod group's quota (and its finalizer on the pods) until the group ends: the
+# pods of a failed or deleted job are annotated kueue.x-k8s.io/retriable-in-group=false
+# (kube.py annotate_pod, reconcile.py end_groups_of_deleted).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [patch]
+{{- end }}
 {{- if .Values.gangScheduling.volcano }}
 # Gang scheduling: one Volcano PodGroup per job, shared by its attempts (kube.py create, get
 # on a 409 as for every child).

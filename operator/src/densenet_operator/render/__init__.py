@@ -25,6 +25,7 @@ import yaml
 from densenet_contract import env as contract_env
 from densenet_contract import image, ports
 
+from .. import kueue
 from ..job import CONTAINER, Job
 from .accelerators import REGISTRY, Accelerator, PodParts
 from .accelerators.base import env_var
@@ -32,9 +33,9 @@ from .trainer_args import command
 
 VOLCANO = "volcano"
 VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
-KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-KUEUE_GROUP_LABEL = "kueue.x-k8s.io/pod-group-name"
-KUEUE_COUNT_ANNOTATION = "kueue.x-k8s.io/pod-group-total-count"
+KUEUE_QUEUE_LABEL = kueue.QUEUE_LABEL
+KUEUE_GROUP_LABEL = kueue.GROUP_LABEL
+KUEUE_COUNT_ANNOTATION = kueue.COUNT_ANNOTATION
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # The writable HOME of a read-only trainer container (the CRD reserves the volume name).
 SCRATCH_VOLUME = "scratch"
@@ -170,7 +171,7 @@ def _volumes(job: Job, parts: PodParts) -> tuple[list[dict], list[dict]]:
     )
 
 
-def _scheduling(job: Job) -> tuple[dict[str, str], dict[str, str], str]:
+def _scheduling(job: Job, attempt: int) -> tuple[dict[str, str], dict[str, str], str]:
     """Gang scheduling's labels, annotations and scheduler name."""
     scheduling = job.spec["scheduling"]
     gang = scheduling["gang"]
@@ -182,7 +183,7 @@ def _scheduling(job: Job) -> tuple[dict[str, str], dict[str, str], str]:
         scheduler = scheduler or VOLCANO
     elif gang["enabled"]:
         labels[KUEUE_QUEUE_LABEL] = gang["queue"]
-        labels[KUEUE_GROUP_LABEL] = job.name
+        labels[KUEUE_GROUP_LABEL] = kueue.group_name(job.name, attempt)
         annotations[KUEUE_COUNT_ANNOTATION] = str(job.replicas)
     return labels, annotations, scheduler
 
@@ -233,7 +234,7 @@ def render_pod(job: Job, index: int, image: str, attempt: int = 0) -> dict[str, 
     spec = job.spec
     template = spec["template"]
     scheduling = spec["scheduling"]
-    gang_labels, gang_annotations, scheduler = _scheduling(job)
+    gang_labels, gang_annotations, scheduler = _scheduling(job, attempt)
     volumes, mounts = _volumes(job, parts)
     env = [
         env_var(contract_env.JOB_NAME, job.name),
