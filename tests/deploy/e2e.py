@@ -144,6 +144,34 @@ class Target:
     def worker_pods(self, namespace: str, name: str) -> list[kube_client.V1Pod]:
         return job_pods(self.core, namespace, name)
 
+    def diagnosis(self, namespace: str, name: str) -> str:
+        """What a failed run leaves to read: the job's phase and conditions, its pods, and
+        the operator's last log lines (best effort: each part says when it could not be read)."""
+        parts = []
+        try:
+            status = self.job_status(namespace, name)
+            conditions = [
+                f"{c['type']}={c['status']} {c.get('reason', '')}: {c.get('message', '')}"
+                for c in status.get("conditions", [])
+            ]
+            parts.append(f"job status: phase {status.get('phase')}, attempt "
+                         f"{status.get('attempt')}, launchedAttempt "
+                         f"{status.get('launchedAttempt')}; " + "; ".join(conditions))  # fmt: skip
+            pods = [
+                f"{p.metadata.name} phase {p.status.phase}"
+                f"{' deleting' if p.metadata.deletion_timestamp else ''}"
+                f" attempt {p.metadata.labels.get('densenet.dev/attempt')}"
+                for p in self.worker_pods(namespace, name)
+            ]
+            parts.append(f"pods: {pods}")
+            logs = self.core.read_namespaced_pod_log(
+                self.operator_pod().metadata.name, self.namespace, tail_lines=40
+            )
+            parts.append(f"operator log:\n{logs}")
+        except Exception as err:  # a diagnosis must not hide the failure it explains
+            parts.append(f"(diagnosis stopped: {err})")
+        return "\n".join(parts)
+
     def trainer_metrics(self, namespace: str, pod: kube_client.V1Pod) -> str:
         """A running trainer's /metrics through the API server's pod proxy; refuses a pod on a
         fake node (its IP leads nowhere)."""
@@ -258,11 +286,14 @@ def run_job_to_success(
     `min_top1`, the last evaluation's top-1; returns the final status. `after_apply(name)`
     runs right after the job is created (the local tests preempt a worker there)."""
     name = target.apply_job(namespace, job)
-    if after_apply is not None:
-        after_apply(name)
-    text = wait_for_trainer_metrics(target, namespace, name, timeout)
-    check_trainer_metrics(text, namespace, name)
-    status = target.wait_phase(namespace, name, "Succeeded", timeout)
+    try:
+        if after_apply is not None:
+            after_apply(name)
+        text = wait_for_trainer_metrics(target, namespace, name, timeout)
+        check_trainer_metrics(text, namespace, name)
+        status = target.wait_phase(namespace, name, "Succeeded", timeout)
+    except AssertionError as err:
+        raise E2EError(f"{err}\n{target.diagnosis(namespace, name)}") from err
     replicas = job["spec"].get("replicas", 1)
     check_operator_metrics(target.operator_metrics(), namespace, replicas)
     logs = worker_logs(target.core, namespace, name, replicas)

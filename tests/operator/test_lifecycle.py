@@ -172,6 +172,19 @@ def test_a_deleted_pod_still_terminating_counts_as_gone():
     assert plan.delete == ["dn-worker-0"]
 
 
+def test_a_pod_deleted_before_the_launch_was_recorded_still_restarts_the_job():
+    """Every pod of the attempt existed, but the pass that records the launch had not run yet
+    when one was deleted (seen in CI under load): it was lost all the same, never recreated
+    alone into an attempt whose other workers have started without it."""
+    obj = stored(two_workers())
+    del obj["status"]["launchedAttempt"]
+    deleting = pod(1, meta={"deletionTimestamp": "2026-11-24T11:59:59Z"})
+    plan = run(obj, [pod(0), deleting])
+    assert plan.status["phase"] == "Restarting"
+    assert plan.status["preemptions"] == 1 and plan.status["attempt"] == 1
+    assert "dn-worker-1 disappeared" in plan.status["conditions"][-1]["message"]
+
+
 def test_next_attempt_waits_for_backoff_then_for_old_pods_to_go():
     restarting = stored(
         two_workers(), phase="Restarting", attempt=1, nextAttemptTime="2026-11-24T12:00:30Z"

@@ -355,11 +355,18 @@ class Decider:
         if failed:
             self.restart(False, failed[0][0].describe_end())
             return True
-        if self.status.get("launchedAttempt") == self.attempt:
-            lost = [self.job.pod_name(i) for i in range(self.job.replicas) if i not in current]
-            if lost and not all(p.outcome() is Outcome.OK for p in current.values()):
-                self.restart(False, f"{', '.join(lost)} disappeared (deleted or its node was lost)")
-                return True
+        # A missing pod is lost once the attempt was launched; a pod of this attempt being
+        # deleted is lost even before that pass ran (only a new attempt deletes our own).
+        launched = self.status.get("launchedAttempt") == self.attempt
+        deleted = {p.index for p in self.pods if p.attempt == self.attempt and p.deleting}
+        lost = [
+            self.job.pod_name(i)
+            for i in range(self.job.replicas)
+            if i not in current and (launched or i in deleted)
+        ]
+        if lost and not all(p.outcome() is Outcome.OK for p in current.values()):
+            self.restart(False, f"{', '.join(lost)} disappeared (deleted or its node was lost)")
+            return True
         return False
 
     def launch(self, current: dict[int, PodView]) -> None:
