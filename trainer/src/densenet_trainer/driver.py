@@ -7,7 +7,7 @@ import os
 
 import tensorflow as tf
 
-from . import compat, data, devices, env, logs, ownership
+from . import compat, data, departure, devices, env, logs, ownership
 from .config import TrainerConfig
 from .errors import ExitCode, UserError
 from .evaluation import evaluate_saved_model, evaluate_task, is_saved_model, load_weights
@@ -84,9 +84,15 @@ def run(config: TrainerConfig) -> ExitCode:
     log(logs.started_line(device.rank, device.num_workers, device.kind, tf.__version__))
     try:
         if not training:
-            return _evaluate(config, device, log, metrics)
-        if device.is_chief and config.run.mode != "benchmark":
-            _write_config(config)
-        return Trainer(config, device, log, metrics).run()
+            code = _evaluate(config, device, log, metrics)
+        else:
+            if device.is_chief and config.run.mode != "benchmark":
+                _write_config(config)
+            code = Trainer(config, device, log, metrics).run()
+        # Ends every rank reaches together; after a failure nobody is waited for.
+        ending_together = code in (ExitCode.OK, ExitCode.PREEMPTED)
+        if device.leave is not None and ending_together and (stayed := device.leave()):
+            log(f"leaving while {', '.join(stayed)} still run (waited {departure.WAIT_SECONDS:g}s)")
+        return code
     finally:
         log.close()

@@ -171,6 +171,20 @@ def tf_config_workers(environ: Mapping[str, str] | None = None) -> int:
     return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")) or 1
 
 
+def tf_config_peers(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The other processes' ``host:port`` in ``TF_CONFIG`` (chief and workers, not this
+    task); empty without it."""
+    config = tf_config(environ) or {}
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    own = (task.get("type"), int(task.get("index", 0)))
+    return [
+        address
+        for kind in ("chief", "worker")
+        for index, address in enumerate(cluster.get(kind, []))
+        if (kind, index) != own
+    ]
+
+
 def tf_config_rank(environ: Mapping[str, str] | None = None) -> int:
     """This process's rank in ``TF_CONFIG``: the chief is 0 and, when the cluster has a chief,
     worker ``i`` is ``i + 1`` (TensorFlow's own order); 0 without ``TF_CONFIG``."""

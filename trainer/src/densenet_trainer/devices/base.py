@@ -22,6 +22,9 @@ class DeviceContext:
     # Sum of a small tensor over the job's processes where the strategy does not span them
     # (Ascend): the logged losses, the stop flag and the evaluation counts go through it.
     all_reduce_sum: Callable[[Any], Any] | None = None
+    # Called by a process that is done, before it exits: returns the peers it gave up waiting
+    # for (departure.py: the coordination service's host leaves last). None: exit at once.
+    leave: Callable[[], list[str]] | None = None
 
     @property
     def is_chief(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .. import env
+from .. import departure, env
 from ..errors import ExitCode, UserError
 from .base import DeviceContext
 
@@ -32,6 +32,8 @@ def create(kind: str) -> DeviceContext:
                 implementation=implementation
             )
         )
-        return DeviceContext(kind, strategy, rank=rank, num_workers=workers)
+        peers = env.tf_config_peers()
+        leave = (lambda: departure.wait_for_exit(peers)) if rank == 0 else None
+        return DeviceContext(kind, strategy, rank=rank, num_workers=workers, leave=leave)
     devices = None if kind == "gpu" else ["/cpu:0"]
     return DeviceContext(kind, tf.distribute.MirroredStrategy(devices=devices))
