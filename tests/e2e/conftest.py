@@ -6,6 +6,7 @@ import pytest
 
 from tests.operator.conftest import densenet_crd  # noqa: F401 - the session's CRD fixture
 from tests.operator.harness import Jobs
+from tests.operator.kueue_setup import kueue, priorities, quota  # noqa: F401 - fixtures
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from densenet_operator import schema
 from tests.kubectl import kubectl
 from tests.operator.harness import Jobs, OperatorProcess
 from tests.operator.jobs import REPO
+from tests.operator.kueue_setup import kueue, priorities, quota  # noqa: F401 - fixtures
 from tests.polling import eventually
 
 

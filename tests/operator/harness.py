@@ -23,6 +23,7 @@ from kubernetes.client.rest import ApiException
 from densenet_operator import schema
 from tests.conftest import LocalCluster
 from tests.operator.account import chart_kubeconfig, fullname
+from tests.operator.jobs import JobBuilder
 from tests.polling import eventually
 
 FAST = (
@@ -192,3 +193,18 @@ def fake_trainer(directory: Path, **env: str | int) -> dict[str, list[dict[str, 
         "volumes": [{"name": "fake-trainer", "hostPath": {"path": str(directory)}}],
         "volumeMounts": [{"name": "fake-trainer", "mountPath": FAKE_MOUNT}],
     }
+
+
+# The label that selects the node runner, where pods are real processes on this machine.
+RUNNER = {"densenet.dev/node-runner": "true"}
+
+
+def on_runner(name: str, tmp_path: Path, replicas: int = 2, **env: str | int) -> JobBuilder:
+    """A job whose pods run the stand-in trainer as real processes on the node runner (it
+    sleeps FAKE_SLEEP, exits FAKE_EXIT, exits 75 on SIGTERM)."""
+    return (
+        JobBuilder(name)
+        .replicas(replicas)
+        .set("spec.scheduling.nodeSelector", RUNNER)
+        .set("spec.template", fake_trainer(tmp_path, **env))
+    )

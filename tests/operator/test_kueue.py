@@ -8,29 +8,19 @@ it used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
+from collections.abc import Iterator
 
 import pytest
 from kubernetes import client as kube_client
-from kubernetes.client.rest import ApiException
 
-from devcluster import cluster as devcluster
 from tests.deploy.test_rbac_audit import audit_events, granted, used
 from tests.operator.account import account_name, chart_rbac
-from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
-from tests.operator.jobs import JobBuilder, on_kwok
+from tests.operator.harness import Jobs, OperatorProcess, on_runner
+from tests.operator.jobs import on_kwok
+from tests.operator.kueue_setup import KUEUE, QUEUE, WITH_KUEUE, gated, in_queue, queued
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.cluster]
-
-KUEUE = ("kueue.x-k8s.io", "v1beta2")
-GATE = "kueue.x-k8s.io/admission"
-FLAVOR = "devcluster-default"
-QUEUE = "team"
-RUNNER = {"densenet.dev/node-runner": "true"}
-WITH_KUEUE = ("--set", "gangScheduling.kueue=true")  # the chart's grants for Kueue
 
 
 @pytest.fixture
@@ -41,75 +31,8 @@ def kueue_operator(cluster, namespace, densenet_crd, tmp_path) -> Iterator[Opera
     process.stop()
 
 
-@pytest.fixture(scope="module")
-def kueue(cluster) -> Iterator[None]:
-    devcluster.start_kueue(cluster.paths, log=lambda _m: None)
-    yield
-    devcluster.stop_kueue(cluster.paths)
-
-
-@pytest.fixture
-def quota(kueue, api_client, namespace) -> Iterator[Callable[[int], None]]:
-    """quota(n): a ClusterQueue of n pods for this namespace's LocalQueue `team` (preempt:
-    a higher-priority workload evicts a lower one)."""
-    custom = kube_client.CustomObjectsApi(api_client)
-    group, version = KUEUE
-    cluster_queue = f"cq-{namespace}"
-
-    def create(pods: int, preempt: bool = False) -> None:
-        try:
-            custom.create_cluster_custom_object(group, version, "resourceflavors", {
-                "apiVersion": f"{group}/{version}", "kind": "ResourceFlavor",
-                "metadata": {"name": FLAVOR},
-            })  # fmt: skip
-        except ApiException as err:
-            if err.status != 409:
-                raise
-        custom.create_cluster_custom_object(group, version, "clusterqueues", {
-            "apiVersion": f"{group}/{version}", "kind": "ClusterQueue",
-            "metadata": {"name": cluster_queue},
-            "spec": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-                "preemption": {"withinClusterQueue": "LowerPriority" if preempt else "Never"},
-                "resourceGroups": [{
-                    "coveredResources": ["pods"],
-                    "flavors": [{"name": FLAVOR,
-                                 "resources": [{"name": "pods", "nominalQuota": pods}]}],
-                }],
-            },
-        })  # fmt: skip
-        custom.create_namespaced_custom_object(group, version, namespace, "localqueues", {
-            "apiVersion": f"{group}/{version}", "kind": "LocalQueue",
-            "metadata": {"name": QUEUE, "namespace": namespace},
-            "spec": {"clusterQueue": cluster_queue},
-        })  # fmt: skip
-
-    yield create
-    custom.delete_cluster_custom_object(group, version, "clusterqueues", cluster_queue)
-
-
-@pytest.fixture
-def priorities(api_client, namespace) -> Iterator[SimpleNamespace]:
-    """Two PriorityClasses for this test, low and high."""
-    scheduling = kube_client.SchedulingV1Api(api_client)
-    names = SimpleNamespace(low=f"low-{namespace}"[:63], high=f"high-{namespace}"[:63])
-    for name, value in ((names.low, 100), (names.high, 1000)):
-        scheduling.create_priority_class({"metadata": {"name": name}, "value": value})
-    yield names
-    for name in (names.low, names.high):
-        scheduling.delete_priority_class(name)
-
-
 def kueue_job(name: str, replicas: int) -> dict:
-    return (
-        on_kwok(name, "cpu", 1, replicas=replicas)
-        .set("spec.scheduling.gang", {"enabled": True, "provider": "kueue", "queue": QUEUE})
-        .build()
-    )
-
-
-def gated(pod: kube_client.V1Pod) -> bool:
-    return any(g.name == GATE for g in pod.spec.scheduling_gates or [])
+    return in_queue(on_kwok(name, "cpu", 1, replicas=replicas)).build()
 
 
 def workload_conditions(jobs: Jobs) -> dict[str, dict[str, dict]]:
@@ -128,30 +51,11 @@ def all_running(jobs: Jobs, name: str, count: int) -> bool:
     return len(pods) == count and all(p.status.phase == "Running" for p in pods)
 
 
-def queued(jobs: Jobs, name: str) -> dict | None:
-    """The job's Queued condition once it carries Kueue's own reason."""
-    found = jobs.condition(name, "Queued")
-    ok = found and found["status"] == "True" and "insufficient" in found["message"]
-    return found if ok else None
-
-
-def on_runner(name: str, tmp_path: Path, **env: str | int) -> JobBuilder:
-    """A 2-pod Kueue job whose pods are real processes on the node runner (the stand-in
-    trainer: sleeps FAKE_SLEEP, exits FAKE_EXIT, exits 75 on SIGTERM)."""
-    return (
-        JobBuilder(name)
-        .replicas(2)
-        .set("spec.scheduling.nodeSelector", RUNNER)
-        .set("spec.scheduling.gang", {"enabled": True, "provider": "kueue", "queue": QUEUE})
-        .set("spec.template", fake_trainer(tmp_path, **env))
-    )
-
-
 def test_a_second_job_is_queued_with_kueues_reason_and_runs_when_the_first_ends(
     jobs, kueue_operator, quota, cluster, tmp_path
 ):
     quota(2)
-    jobs.create(on_runner("first", tmp_path, FAKE_SLEEP=15).build())
+    jobs.create(in_queue(on_runner("first", tmp_path, FAKE_SLEEP=15)).build())
     eventually(lambda: all_running(jobs, "first", 2), timeout=60, what="first's pods Running")
     for pod in jobs.pods("first"):
         # Kueue's webhook took the group: its label, and the gate it then lifted.
@@ -212,11 +116,11 @@ def test_a_preempted_job_waits_gated_then_runs_again_without_a_counted_restart(
     preemption, not a restart, and says Kueue's words; the next attempt's pods wait gated
     until the high job ends, then run."""
     quota(2, preempt=True)
-    low = on_runner("low", tmp_path, FAKE_SLEEP=600)
+    low = in_queue(on_runner("low", tmp_path, FAKE_SLEEP=600))
     jobs.create(low.set("spec.scheduling.priorityClassName", priorities.low).build())
     jobs.wait_phase("low", "Running", timeout=60)
 
-    high = on_runner("high", tmp_path, FAKE_SLEEP=5)
+    high = in_queue(on_runner("high", tmp_path, FAKE_SLEEP=5))
     jobs.create(high.set("spec.scheduling.priorityClassName", priorities.high).build())
     eventually(lambda: queued(jobs, "low"), timeout=60, what="low Queued after its eviction")
     status = jobs.status("low")

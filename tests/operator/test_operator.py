@@ -10,22 +10,11 @@ import pytest
 from kubernetes import client as kube_client
 
 from tests.network import TINY_ARGS
-from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
+from tests.operator.harness import RUNNER, Jobs, OperatorProcess, fake_trainer, on_runner
 from tests.operator.jobs import JobBuilder, on_kwok
 from tests.polling import eventually
 
 pytestmark = pytest.mark.cluster
-
-RUNNER = {"densenet.dev/node-runner": "true"}
-
-
-def on_runner(name: str, tmp_path, replicas: int = 2, **env) -> JobBuilder:
-    return (
-        JobBuilder(name)
-        .replicas(replicas)
-        .set("spec.scheduling.nodeSelector", RUNNER)
-        .set("spec.template", fake_trainer(tmp_path, **env))
-    )
 
 
 @pytest.mark.parametrize(
