@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok, helm), and Kubeflow's training-operator for the
-# peer benchmark (~3 min cold), from their Go modules at the versions pinned in
+# kube-scheduler, kubectl, kwok, helm), Kubeflow's training-operator for the
+# peer benchmark (~3 min cold), Kueue, and a real node's parts (kubelet,
+# containerd and its runc shim, ctr, crictl, the CNI plugins, the pause binary;
+# ~12 min cold) from their Go modules and sources at the versions pinned in
 # hack/versions.env, into a per-user cache keyed by version. A binary that is
 # already cached is not rebuilt. Prints the bin directory on stdout.
 set -euo pipefail
@@ -31,11 +33,12 @@ install_binary() { # NAME VERSION BUILT_FILE
 build_kubernetes() {
   local v=$KUBERNETES_VERSION
   local needed=()
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  local all=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
+  for c in "${all[@]}"; do
     [[ -x $(cached "$c" "$v") ]] || needed+=("$c")
   done
   if ((${#needed[@]} == 0)); then
-    for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do ln -sfn "$(cached "$c" "$v")" "$bin_dir/$c"; done
+    for c in "${all[@]}"; do ln -sfn "$(cached "$c" "$v")" "$bin_dir/$c"; done
     return
   fi
   log "building ${needed[*]} $v (cold: ~10 min on 2 cores)"
@@ -66,6 +69,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true; cd "$mod" && GOFLAGS=-mod=mod go mod download >/dev/null)
@@ -93,13 +97,13 @@ build_etcd() {
   install_binary etcd "$v" "$mod/etcd.out"
 }
 
-build_go_install() { # NAME VERSION PACKAGE
-  local name=$1 v=$2 pkg=$3
+build_go_install() { # NAME VERSION PACKAGE [EXTRA_LDFLAGS]
+  local name=$1 v=$2 pkg=$3 extra=${4:-}
   if [[ -x $(cached "$name" "$v") ]]; then ln -sfn "$(cached "$name" "$v")" "$bin_dir/$name"; return; fi
   log "building $name $v"
   local gobin="$src_root/gobin-$name-$v"
   mkdir -p "$gobin"
-  CGO_ENABLED=0 GOBIN="$gobin" go install -ldflags "-s -w" "$pkg@$v"
+  CGO_ENABLED=0 GOBIN="$gobin" go install -ldflags "-s -w $extra" "$pkg@$v"
   install_binary "$name" "$v" "$gobin/$name"
 }
 
@@ -139,6 +143,32 @@ stage_kueue_manifests() {
   mv "$dir/webhooks.yaml.tmp" "$dir/webhooks.yaml"
 }
 
+build_cni_plugins() {
+  # The reference plugins a node's containerd calls (its conf in hack/devcluster/realnode.py),
+  # in one directory of their own: containerd's CNI bin_dirs.
+  local v=$CNI_PLUGINS_VERSION dir="$cache_root/cni-plugins-$CNI_PLUGINS_VERSION"
+  local plugins=(main/bridge main/loopback ipam/host-local meta/portmap)
+  [[ -x $dir/portmap ]] && return
+  log "building CNI plugins $v"
+  mkdir -p "$dir.tmp"
+  for p in "${plugins[@]}"; do
+    CGO_ENABLED=0 GOBIN="$dir.tmp" go install -ldflags "-s -w" "github.com/containernetworking/plugins/plugins/$p@$v"
+  done
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+build_pause() {
+  # The sandbox ("pause") binary, compiled from the Kubernetes module's own source, as its
+  # build/pause/Makefile does (static, -Os); realnode.py packs it into an image.
+  local v=$PAUSE_VERSION
+  [[ -x $(cached pause "$v") ]] && { ln -sfn "$(cached pause "$v")" "$bin_dir/pause"; return; }
+  local src
+  src=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  log "compiling pause $v"
+  gcc -Os -Wall -Werror -static -DVERSION="v$v-densenet" -o "$src_root/pause.out" "$src/build/pause/linux/pause.c"
+  install_binary pause "$v" "$src_root/pause.out"
+}
+
 build_etcd
 build_go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 stage_kwok_stages
@@ -148,4 +178,13 @@ build_go_install training-operator.v1 "$TRAINING_OPERATOR_VERSION" github.com/ku
 stage_training_operator_crd
 build_go_install kueue "$KUEUE_VERSION" sigs.k8s.io/kueue/cmd/kueue
 stage_kueue_manifests
+# A real node: containerd and its runc shim, the CRI client, the CNI plugins, pause.
+# The release's version strings (its Makefile sets them at link time; the CRI reports it).
+containerd_ld="-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION#v}"
+for c in containerd containerd-shim-runc-v2 ctr; do
+  build_go_install "$c" "$CONTAINERD_VERSION" "github.com/containerd/containerd/v2/cmd/$c" "$containerd_ld"
+done
+build_go_install crictl "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION"
+build_cni_plugins
+build_pause
 echo "$bin_dir"

@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         "--with",
         dest="addons",
         action="append",
-        choices=["kueue"],
+        choices=["kueue", "node"],
         default=[],
-        help="also start an add-on: kueue (its manager, CRDs and webhooks; off by default)",
+        help="also start an add-on (off by default): kueue (its manager, CRDs and webhooks); "
+        "node (a real node: containerd and the kubelet; needs root)",
     )
     sub.add_parser("down", help="stop every process the cluster started")
     sub.add_parser("status", help="show each process and whether it is healthy")
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 with_runner,
                 log=lambda m: print(m, file=sys.stderr),
                 with_kueue="kueue" in args.addons,
+                with_node="node" in args.addons,
             )
             print(f"cluster ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
             print(kubeconfig)

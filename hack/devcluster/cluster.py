@@ -16,7 +16,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from devcluster import components, config, kueue, nodes, pki, processes, routes
+from devcluster import components, config, kueue, nodes, pki, processes, realnode, routes
 from devcluster.config import ClusterPaths
 
 DEFAULT_RUNNER_NODE = "devnode-0"
@@ -176,6 +176,7 @@ def up(
     log: Callable[[str], None] = print,
     *,
     with_kueue: bool = False,
+    with_node: bool = False,
 ) -> Path:
     """Start the cluster unless it already runs; returns the admin kubeconfig path."""
     ensure_binaries()
@@ -210,9 +211,66 @@ def up(
         processes.start(plan.runner, paths.pids, paths.logs)
         _wait_runner_node(paths, plan.runner.name)
         log(f"started node runner {plan.runner.name}")
+    if with_node:
+        start_node(paths, log)
     if with_kueue:
         start_kueue(paths, log)
     return paths.kubeconfig
+
+
+def start_node(paths: ClusterPaths, log: Callable[[str], None]) -> None:
+    """The real node: its bridge and files, containerd (then the pause image), the kubelet;
+    returns once the Node is Ready."""
+    containerd, kubelet = realnode.component(paths)
+    if all(_running(paths, c) for c in (containerd, kubelet)) and is_healthy(paths, kubelet):
+        log(f"node {realnode.NAME} already running")
+        return
+    started = time.monotonic()
+    versions = read_versions()
+    pki.ensure_pki(paths.pki)  # the kubelet's certificates, on a cluster started without them
+    server = f"https://127.0.0.1:{config.API_SERVER_PORT}"
+    (paths.root / "kubelet.kubeconfig").write_text(
+        pki.kubeconfig_yaml(paths.pki, pki.KUBELET, server)
+    )
+    realnode.prepare(paths, versions)
+    if not _running(paths, containerd):
+        processes.start(containerd, paths.pids, paths.logs)
+    node = realnode.NodePaths.of(paths)
+    log_file = paths.logs / "containerd.log"
+
+    def serving() -> bool:
+        if not _running(paths, containerd):
+            raise ClusterError(f"containerd exited during start-up: {_log_tail(log_file)}")
+        try:
+            realnode.ctr(paths, "version")
+        except OSError:
+            return False
+        return node.socket.exists()
+
+    _wait("containerd", serving, 60, log_file)
+    realnode.load_pause(paths, versions["PAUSE_VERSION"])
+    if not _running(paths, kubelet):
+        processes.start(kubelet, paths.pids, paths.logs)
+    _wait_ready_node(paths, realnode.NAME, kubelet.name)
+    log(f"started node {realnode.NAME} (containerd, kubelet) in {time.monotonic() - started:.1f}s")
+
+
+def stop_node(paths: ClusterPaths) -> None:
+    """The kubelet first (it would restart what we remove), then every pod through the CRI,
+    containerd, and what is left on the host (mounts, cgroups, the bridge and its rule)."""
+    containerd, kubelet = realnode.component(paths)
+    processes.stop(paths.pids, kubelet.name, grace_seconds=30)
+    if _running(paths, containerd):
+        realnode.remove_pods(paths)
+    processes.stop(paths.pids, containerd.name, grace_seconds=30)
+    realnode.teardown(paths)
+    api_server = make_plan(paths, with_runner=False).control_plane[1]
+    if is_healthy(paths, api_server):  # its Node object too, or it would linger NotReady
+        try:
+            core_v1(paths).delete_node(realnode.NAME)
+        except ApiException as err:
+            if err.status != 404:
+                raise ClusterError(f"deleting Node {realnode.NAME}: {err.reason}") from err
 
 
 def start_kueue(paths: ClusterPaths, log: Callable[[str], None]) -> None:
@@ -257,18 +315,23 @@ def stop_kueue(paths: ClusterPaths) -> None:
 
 
 def _wait_runner_node(paths: ClusterPaths, name: str) -> None:
+    _wait_ready_node(paths, name, name)
+
+
+def _wait_ready_node(paths: ClusterPaths, name: str, process: str) -> None:
+    """Until Node `name` is Ready, as long as its `process` runs."""
     core = core_v1(paths)
-    log = paths.logs / f"{name}.log"
+    log = paths.logs / f"{process}.log"
 
     def ready() -> bool:
-        if processes.running_pid(paths.pids, name) is None:
-            raise ClusterError(f"node runner {name} exited during start-up: {_log_tail(log)}")
+        if processes.running_pid(paths.pids, process) is None:
+            raise ClusterError(f"{process} of node {name} exited during start-up: {_log_tail(log)}")
         node = core.list_node(field_selector=f"metadata.name={name}").items
         return bool(node) and any(
             c.type == "Ready" and c.status == "True" for c in node[0].status.conditions or []
         )
 
-    _wait(f"node runner {name}", ready, 60, log)
+    _wait(f"node {name}", ready, 90, log)
 
 
 def known_process_names(paths: ClusterPaths) -> list[str]:
@@ -281,6 +344,12 @@ def known_process_names(paths: ClusterPaths) -> list[str]:
 
 def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
     """Stop every process we started, runners first (they clean up through the API)."""
+    node_processes = {c.name for c in realnode.component(paths)}
+    if any(processes.running_pid(paths.pids, n) for n in node_processes) or (
+        realnode.NodePaths.of(paths).containerd_state.exists()
+    ):
+        stop_node(paths)
+        log(f"stopped node {realnode.NAME}")
     names = known_process_names(paths)
     runners = [n for n in names if n not in {c.name for c in make_plan(paths, False).control_plane}]
     for name in [*runners, *reversed([n for n in names if n not in runners])]:

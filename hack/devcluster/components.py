@@ -87,6 +87,9 @@ def kube_apiserver(paths: ClusterPaths) -> Component:
             f"--client-ca-file={pki / 'ca.crt'}",
             f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
             f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            # A kubelet is dialled at its InternalIP only: by default a node's Hostname comes
+            # first, and resolving it asks the host's DNS servers, which are off the machine.
+            "--kubelet-preferred-address-types=InternalIP",
             f"--service-cluster-ip-range={config.SERVICE_CIDR}",
             "--authorization-mode=Node,RBAC",
             # On top of the defaults: a client may set blockOwnerDeletion only on an owner

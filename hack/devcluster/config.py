@@ -42,9 +42,21 @@ RUNNER_SPARE_BRIDGE = "dnbr1"
 # on its gateway address only.
 RUNNER_LOGS_PORT = 10250
 
+# The real node (`devcluster up --with node`: containerd and the kubelet, realnode.py): its
+# pods on a bridge of their own; the kubelet serves on the gateway (the node's InternalIP,
+# dialled by the API server for logs and exec) and reports health on loopback.
+REAL_NODE_NAME = "realnode-0"
+REAL_NODE_POD_CIDR = ipaddress.ip_network("10.88.0.0/24")
+REAL_NODE_BRIDGE = "dncni0"
+REAL_NODE_GATEWAY = ipaddress.ip_address("10.88.0.1")
+KUBELET_PORT = 10250
+KUBELET_HEALTHZ_PORT = 10248
+
 # Labels on nodes.
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # "true" on kwok nodes: their pods never run
 RUNNER_NODE_LABEL = "densenet.dev/node-runner"  # "true" on devnode nodes: their pods really run
+# "true" on the real node, which is also tainted with it (NoSchedule): only pods that ask run there.
+REAL_NODE_LABEL = "densenet.dev/real-node"
 
 ASCEND_RESOURCE = "huawei.com/Ascend910"
 GAUDI_RESOURCE = "habana.ai/gaudi"

@@ -34,7 +34,9 @@ SCHEDULER = ClientIdentity("scheduler", "system:kube-scheduler")
 KUBELET_CLIENT = ClientIdentity(
     "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
 )
-CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET_CLIENT)
+# The real node's kubelet (the Node authorizer knows it by this name and group).
+KUBELET = ClientIdentity("kubelet", f"system:node:{config.REAL_NODE_NAME}", ("system:nodes",))
+CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET_CLIENT, KUBELET)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -146,6 +148,16 @@ def ensure_pki(pki: Path) -> None:
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     )
     issue("webhook", _name("devcluster-webhooks"), ExtendedKeyUsageOID.SERVER_AUTH, loopback)
+    # The real node's kubelet serves on its bridge's gateway (realnode.py).
+    kubelet_names = x509.SubjectAlternativeName(
+        [x509.DNSName(config.REAL_NODE_NAME), x509.IPAddress(config.REAL_NODE_GATEWAY)]
+    )
+    issue(
+        "kubelet-serving",
+        _name(f"system:node:{config.REAL_NODE_NAME}", ("system:nodes",)),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        kubelet_names,
+    )
     for client in CLIENTS:
         issue(client.stem, _name(client.user, client.groups), ExtendedKeyUsageOID.CLIENT_AUTH)
 

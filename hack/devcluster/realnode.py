@@ -1,0 +1,425 @@
+"""A real node in the local cluster (`devcluster up --with node`): containerd (with Debian's
+runc) and the kubelet of the pinned Kubernetes version, pods networked by the reference CNI
+bridge plugin on a bridge of their own, and images loaded into containerd from the Docker
+daemon (`load_images`, as `kind load docker-image` does): nothing is pulled from a registry.
+The sandbox image is the pause binary compiled from the Kubernetes module's own source
+(build-binaries.sh), packed here into an OCI archive.
+
+This machine's facts, each handled here:
+- cgroup v1 (hybrid): the kubelet runs with `failCgroupV1: false` and the cgroupfs driver,
+  as containerd's runc does.
+- Docker sets the FORWARD policy to DROP and loads br_netfilter: the node's bridge gets its
+  own rule for pod-to-pod traffic (devnode.netns.PodNetwork, the node runner's), so pods talk
+  whether or not Docker is installed.
+- The network rule: pods get no default route, only the pod network and the Service range;
+  the kubelet serves on the bridge's gateway address (the API server dials it there for logs
+  and exec) and its health port on loopback; containerd's streaming server on loopback.
+
+The configuration texts are pure functions of the paths; `prepare`, `start`/`stop` helpers and
+`teardown` act on the host."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from devcluster import config
+from devcluster.components import Component
+from devcluster.config import ClusterPaths
+from devnode.netns import PodNetwork
+
+NAME = config.REAL_NODE_NAME
+NETWORK = PodNetwork(config.REAL_NODE_BRIDGE, config.REAL_NODE_POD_CIDR, config.REAL_NODE_GATEWAY)
+K8S_NAMESPACE = "k8s.io"  # containerd's namespace for the CRI's images and containers
+RUNC = "/usr/sbin/runc"  # Debian's, installed with docker.io
+CONTAINER_LOG_LINKS = Path("/var/log/containers")
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    """Everything of the node lives under one directory of the cluster's."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, paths: ClusterPaths) -> NodePaths:
+        return cls(paths.root / "node")
+
+    @property
+    def containerd_root(self) -> Path:  # images and snapshots: kept across down/up
+        return self.root / "containerd"
+
+    @property
+    def containerd_state(self) -> Path:
+        return self.root / "containerd-state"
+
+    @property
+    def socket(self) -> Path:
+        return self.containerd_state / "containerd.sock"
+
+    @property
+    def containerd_config(self) -> Path:
+        return self.root / "containerd.toml"
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        return self.root / "cni"
+
+    @property
+    def kubelet_dir(self) -> Path:
+        return self.root / "kubelet"
+
+    @property
+    def kubelet_config(self) -> Path:
+        return self.root / "kubelet.yaml"
+
+    @property
+    def pod_logs(self) -> Path:
+        return self.root / "pod-logs"
+
+
+def pause_image(version: str) -> str:
+    """The sandbox image's name: built here, so not registry.k8s.io's."""
+    return f"densenet.local/pause:{version}"
+
+
+def containerd_config(node: NodePaths, cni_bin: Path, pause: str) -> str:
+    return f"""\
+version = 3
+root = "{node.containerd_root}"
+state = "{node.containerd_state}"
+# Off: NRI (its socket would live in /var/run/nri), and the plugin that installs into /opt.
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt"]
+
+[grpc]
+  address = "{node.socket}"
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "{pause}"
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # Network namespaces under the state directory, not /var/run/netns.
+  netns_mounts_under_state_dir = true
+  # CAP_SYS_RESOURCE is not in this machine's capability bounding set, and lowering a
+  # process's oom_score_adj needs it: the sandboxes' -998 would fail runc's init ("can't get
+  # final child's PID from pipe"). Scores are kept at or above containerd's own instead.
+  restrict_oom_score_adj = true
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = "runc"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        BinaryName = "{RUNC}"
+        SystemdCgroup = false  # cgroupfs, as the kubelet's cgroupDriver
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["{cni_bin}"]
+    conf_dir = "{node.cni_conf_dir}"
+
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = "127.0.0.1"
+"""
+
+
+def cni_config() -> str:
+    """The bridge plugin on the node's own bridge. Routes: the Service range only (reached
+    through the host), no default route, so a pod cannot send anything off the machine."""
+    return json.dumps(
+        {
+            "cniVersion": "1.0.0",
+            "name": "densenet-node",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": NETWORK.bridge,
+                    "isGateway": True,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{
+                            "subnet": str(NETWORK.cidr),
+                            "gateway": str(NETWORK.gateway),
+                        }]],
+                        "routes": [{"dst": str(config.SERVICE_CIDR)}],
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        },
+        indent=2,
+    )  # fmt: skip
+
+
+def kubelet_config(node: NodePaths, pki: Path) -> str:
+    return f"""\
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# cgroup v1 (hybrid) on this machine: still honoured by 1.36 when asked (KEP-5573).
+failCgroupV1: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://{node.socket}
+# Served on the bridge's gateway (the node's InternalIP: the API server's logs and exec),
+# health on loopback; no read-only port.
+address: {NETWORK.gateway}
+port: {config.KUBELET_PORT}
+healthzBindAddress: 127.0.0.1
+healthzPort: {config.KUBELET_HEALTHZ_PORT}
+readOnlyPort: 0
+tlsCertFile: {pki / "kubelet-serving.crt"}
+tlsPrivateKeyFile: {pki / "kubelet-serving.key"}
+authentication:
+  anonymous: {{enabled: false}}
+  webhook: {{enabled: false}}
+  x509: {{clientCAFile: {pki / "ca.crt"}}}
+# Only holders of the cluster CA's client certificates get past authentication (the API
+# server's kubelet client, the admin); they may do anything on this test node.
+authorization: {{mode: AlwaysAllow}}
+clusterDomain: cluster.local
+# No host resolv.conf in pods: its servers are outside the machine.
+resolvConf: ""
+podLogsDir: {node.pod_logs}
+registerWithTaints:
+  - {{key: {config.REAL_NODE_LABEL}, value: "true", effect: NoSchedule}}
+# Images are loaded, never pulled: garbage collection must not remove them.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {{memory.available: 200Mi, nodefs.available: 2%, imagefs.available: 2%}}
+serializeImagePulls: false
+"""
+
+
+def component(paths: ClusterPaths) -> tuple[Component, Component]:
+    """containerd, then the kubelet."""
+    node = NodePaths.of(paths)
+    env = {"PATH": f"{paths.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    containerd = Component(
+        "containerd",
+        [str(paths.bin_dir / "containerd"), f"--config={node.containerd_config}"],
+        env=env,
+    )
+    kubelet = Component(
+        "kubelet",
+        [
+            str(paths.bin_dir / "kubelet"),
+            f"--config={node.kubelet_config}",
+            f"--kubeconfig={paths.root / 'kubelet.kubeconfig'}",
+            f"--root-dir={node.kubelet_dir}",
+            f"--hostname-override={NAME}",
+            f"--node-ip={NETWORK.gateway}",
+            f"--node-labels={config.REAL_NODE_LABEL}=true",
+            "--v=1",
+        ],
+        health_url=f"http://127.0.0.1:{config.KUBELET_HEALTHZ_PORT}/healthz",
+        env=env,
+    )
+    return containerd, kubelet
+
+
+# --- the host ---------------------------------------------------------------------------
+def prepare(paths: ClusterPaths, versions: dict[str, str]) -> None:
+    """The bridge (the kubelet serves on its address), the configuration files."""
+    node = NodePaths.of(paths)
+    for directory in (node.root, node.cni_conf_dir, node.kubelet_dir, node.pod_logs):
+        directory.mkdir(parents=True, exist_ok=True)
+    if (
+        NETWORK.bridge
+        not in subprocess.run(
+            ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
+        ).stdout
+    ):
+        NETWORK.create_bridge()
+    else:
+        NETWORK.allow_forwarding()
+    cni_bin = config.cache_root() / f"cni-plugins-{versions['CNI_PLUGINS_VERSION']}"
+    pause = pause_image(versions["PAUSE_VERSION"])
+    node.containerd_config.write_text(containerd_config(node, cni_bin, pause))
+    (node.cni_conf_dir / "10-densenet.conflist").write_text(cni_config())
+    node.kubelet_config.write_text(kubelet_config(node, paths.pki))
+
+
+def ctr(paths: ClusterPaths, *args: str, stdin: bytes | None = None) -> bytes:
+    node = NodePaths.of(paths)
+    proc = subprocess.run(
+        [str(paths.bin_dir / "ctr"), f"--address={node.socket}", f"--namespace={K8S_NAMESPACE}",
+         *args],
+        input=stdin, capture_output=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise OSError(f"ctr {' '.join(args)}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def image_names(paths: ClusterPaths) -> set[str]:
+    listed = ctr(paths, "images", "list", "--quiet").decode().split()
+    return set(listed)
+
+
+def load_pause(paths: ClusterPaths, version: str) -> None:
+    name = pause_image(version)
+    if name not in image_names(paths):
+        archive = oci_archive(name, (paths.bin_dir / "pause").read_bytes(), "/pause")
+        ctr(paths, "images", "import", "--platform=linux/amd64", "-", stdin=archive)
+
+
+def load_images(paths: ClusterPaths, images: list[str]) -> list[str]:
+    """Copy `images` from the Docker daemon into the node's containerd (`docker save` piped
+    into `ctr images import`), unless containerd holds the same image (its ID, the config's
+    digest, as Docker's) under that name; returns the ones copied."""
+    wanted = [i for i in images if docker_image_id(i) != node_image_id(paths, i)]
+    if wanted:
+        saved = subprocess.run(["docker", "save", *wanted], capture_output=True, check=False)
+        if saved.returncode != 0:
+            raise OSError(f"docker save {' '.join(wanted)}: {saved.stderr.decode().strip()}")
+        ctr(paths, "images", "import", "--platform=linux/amd64", "-", stdin=saved.stdout)
+    return wanted
+
+
+def docker_image_id(image: str) -> str:
+    found = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", image],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        raise OSError(f"image {image} is not in the Docker daemon (make images): {found.stderr}")
+    return found.stdout.strip()
+
+
+def node_image_id(paths: ClusterPaths, image: str) -> str | None:
+    """The image's ID as the CRI reports it (crictl inspecti), None when the node lacks it."""
+    node = NodePaths.of(paths)
+    found = subprocess.run(
+        [str(paths.bin_dir / "crictl"), f"--image-endpoint=unix://{node.socket}",
+         "inspecti", "--output=json", _qualified(image)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if found.returncode != 0:
+        return None
+    return json.loads(found.stdout)["status"]["id"]
+
+
+def _qualified(image: str) -> str:
+    """An image reference as containerd stores it (docker.io/library/NAME:TAG)."""
+    name = image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
+    if "/" not in name:
+        return f"docker.io/library/{name}"
+    first = name.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return name
+    return f"docker.io/{name}"
+
+
+def remove_pods(paths: ClusterPaths) -> None:
+    """Stop and remove every pod sandbox (their containers, shims and network namespaces)
+    through the CRI, as a kubelet would; containerd must still run."""
+    node = NodePaths.of(paths)
+    crictl = paths.bin_dir / "crictl"
+    if node.socket.exists() and crictl.exists():
+        subprocess.run(
+            [str(crictl), f"--runtime-endpoint=unix://{node.socket}", "rmp", "--all", "--force"],
+            capture_output=True, check=False, timeout=120,
+        )  # fmt: skip
+
+
+def teardown(paths: ClusterPaths) -> None:
+    """After containerd and the kubelet have stopped: no mount, cgroup, bridge or rule of the
+    node is left (images stay in containerd's root for the next `up`)."""
+    node = NodePaths.of(paths)
+    for mount in sorted(mounts_under(node.root), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
+    shutil.rmtree(node.containerd_state, ignore_errors=True)
+    shutil.rmtree(node.kubelet_dir, ignore_errors=True)
+    # The kubelet links each container's log into /var/log/containers (a fixed path).
+    for link in CONTAINER_LOG_LINKS.glob("*.log"):
+        if link.is_symlink() and os.readlink(link).startswith(f"{node.pod_logs}/"):
+            link.unlink()
+    with contextlib.suppress(OSError):
+        CONTAINER_LOG_LINKS.rmdir()  # only when empty: the kubelet made it
+    shutil.rmtree(node.pod_logs, ignore_errors=True)
+    remove_kubepods_cgroups()
+    NETWORK.cleanup_all()
+
+
+def mounts_under(root: Path) -> list[str]:
+    prefix = f"{root}/"
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point.startswith(prefix) or point == str(root):
+            found.append(point)
+    return found
+
+
+def remove_kubepods_cgroups(base: Path = Path("/sys/fs/cgroup")) -> None:
+    """The kubelet's cgroups (kubepods, kubepods/burstable, ...) in every hierarchy, deepest
+    first; only empty ones can go, which they are once the pods are removed."""
+    for top in [*base.glob("*/kubepods*"), *base.glob("kubepods*")]:
+        if not top.is_dir():
+            continue
+        for directory, _subdirs, _files in sorted(os.walk(top), key=lambda e: -len(e[0])):
+            with contextlib.suppress(OSError):  # not empty: something still runs in it
+                os.rmdir(directory)
+
+
+# --- the pause image ------------------------------------------------------------------------
+def oci_archive(name: str, binary: bytes, path: str) -> bytes:
+    """An OCI image-layout tar of one static binary at `path` (its entrypoint), which
+    `ctr images import` takes under `name`."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(path.lstrip("/"))
+        info.size, info.mode, info.mtime = len(binary), 0o755, 0
+        tar.addfile(info, io.BytesIO(binary))
+    raw = layer.getvalue()
+    compressed = gzip.compress(raw, mtime=0)
+    image_config = json.dumps({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": [path], "User": "65535:65535"},
+        "rootfs": {"type": "layers", "diff_ids": [_digest(raw)]},
+    }).encode()  # fmt: skip
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": _descriptor("application/vnd.oci.image.config.v1+json", image_config),
+        "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar+gzip", compressed)],
+    }).encode()  # fmt: skip
+    index = {
+        "schemaVersion": 2,
+        "manifests": [{
+            **_descriptor("application/vnd.oci.image.manifest.v1+json", manifest),
+            "annotations": {"io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]},
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }],
+    }  # fmt: skip
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        files = {
+            "oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
+            "index.json": json.dumps(index).encode(),
+            **{f"blobs/sha256/{_digest(b)[7:]}": b for b in (compressed, image_config, manifest)},
+        }
+        for member, data in files.items():
+            info = tarfile.TarInfo(member)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _digest(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def _descriptor(media_type: str, data: bytes) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": _digest(data), "size": len(data)}
