@@ -33,7 +33,7 @@ install_binary() { # NAME VERSION BUILT_FILE
 build_kubernetes() {
   local v=$KUBERNETES_VERSION
   local needed=()
-  local all=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
+  local all=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   for c in "${all[@]}"; do
     [[ -x $(cached "$c" "$v") ]] || needed+=("$c")
   done
@@ -70,6 +70,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true; cd "$mod" && GOFLAGS=-mod=mod go mod download >/dev/null)
@@ -169,6 +170,16 @@ build_pause() {
   install_binary pause "$v" "$src_root/pause.out"
 }
 
+build_device_plugin() {
+  # The fake accelerators' device plugin (hack/deviceplugin, ours), keyed by its sources.
+  local src="$here/deviceplugin" v
+  v=$(cat "$src/main.go" "$src/go.mod" "$src/go.sum" | sha256sum | cut -c1-12)
+  [[ -x $(cached fake-device-plugin "$v") ]] && { ln -sfn "$(cached fake-device-plugin "$v")" "$bin_dir/fake-device-plugin"; return; }
+  log "building fake-device-plugin $v"
+  (cd "$src" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$src_root/fake-device-plugin.out" .)
+  install_binary fake-device-plugin "$v" "$src_root/fake-device-plugin.out"
+}
+
 build_etcd
 build_go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 stage_kwok_stages
@@ -178,13 +189,16 @@ build_go_install training-operator.v1 "$TRAINING_OPERATOR_VERSION" github.com/ku
 stage_training_operator_crd
 build_go_install kueue "$KUEUE_VERSION" sigs.k8s.io/kueue/cmd/kueue
 stage_kueue_manifests
-# A real node: containerd and its runc shim, the CRI client, the CNI plugins, pause.
+# A real node: containerd and its runc shim, the CRI client, cluster DNS, the CNI plugins,
+# pause.
 # The release's version strings (its Makefile sets them at link time; the CRI reports it).
 containerd_ld="-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION#v}"
 for c in containerd containerd-shim-runc-v2 ctr; do
   build_go_install "$c" "$CONTAINERD_VERSION" "github.com/containerd/containerd/v2/cmd/$c" "$containerd_ld"
 done
+build_go_install coredns "$COREDNS_VERSION" github.com/coredns/coredns
 build_go_install crictl "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION"
 build_cni_plugins
 build_pause
+build_device_plugin
 echo "$bin_dir"

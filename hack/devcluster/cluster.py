@@ -219,50 +219,81 @@ def up(
 
 
 def start_node(paths: ClusterPaths, log: Callable[[str], None]) -> None:
-    """The real node: its bridge and files, containerd (then the pause image), the kubelet;
-    returns once the Node is Ready."""
-    containerd, kubelet = realnode.component(paths)
-    if all(_running(paths, c) for c in (containerd, kubelet)) and is_healthy(paths, kubelet):
+    """The real node: its bridge and files, containerd (then the pause image), CoreDNS,
+    kube-proxy and the kubelet; returns once the Node is Ready."""
+    node = realnode.components(paths)
+    if all(_running(paths, c) for c in node.all) and is_healthy(paths, node.kubelet):
         log(f"node {realnode.NAME} already running")
         return
     started = time.monotonic()
     versions = read_versions()
-    pki.ensure_pki(paths.pki)  # the kubelet's certificates, on a cluster started without them
+    pki.ensure_pki(paths.pki)  # the node's certificates, on a cluster started without them
     server = f"https://127.0.0.1:{config.API_SERVER_PORT}"
-    (paths.root / "kubelet.kubeconfig").write_text(
-        pki.kubeconfig_yaml(paths.pki, pki.KUBELET, server)
-    )
+    for client in (pki.KUBELET, pki.KUBE_PROXY, pki.COREDNS, pki.DEVICE_PLUGIN):
+        (paths.root / f"{client.stem}.kubeconfig").write_text(
+            pki.kubeconfig_yaml(paths.pki, client, server)
+        )
     realnode.prepare(paths, versions)
-    if not _running(paths, containerd):
-        processes.start(containerd, paths.pids, paths.logs)
-    node = realnode.NodePaths.of(paths)
+    realnode.grant_node_identities(
+        kube_config.new_client_from_config(config_file=str(paths.kubeconfig))
+    )
+    if not _running(paths, node.containerd):
+        processes.start(node.containerd, paths.pids, paths.logs)
+    socket = realnode.NodePaths.of(paths).socket
     log_file = paths.logs / "containerd.log"
 
     def serving() -> bool:
-        if not _running(paths, containerd):
+        if not _running(paths, node.containerd):
             raise ClusterError(f"containerd exited during start-up: {_log_tail(log_file)}")
         try:
             realnode.ctr(paths, "version")
         except OSError:
             return False
-        return node.socket.exists()
+        return socket.exists()
 
     _wait("containerd", serving, 60, log_file)
     realnode.load_pause(paths, versions["PAUSE_VERSION"])
-    if not _running(paths, kubelet):
-        processes.start(kubelet, paths.pids, paths.logs)
-    _wait_ready_node(paths, realnode.NAME, kubelet.name)
-    log(f"started node {realnode.NAME} (containerd, kubelet) in {time.monotonic() - started:.1f}s")
+    if not _running(paths, node.coredns):
+        processes.start(node.coredns, paths.pids, paths.logs)
+    _wait_started(paths, node.coredns, timeout=60)
+    if not _running(paths, node.kubelet):
+        processes.start(node.kubelet, paths.pids, paths.logs)
+    _wait_ready_node(paths, realnode.NAME, node.kubelet.name)
+    # After the Node exists: kube-proxy's /healthz fails until it can read its own Node.
+    if not _running(paths, node.kube_proxy):
+        processes.start(node.kube_proxy, paths.pids, paths.logs)
+    _wait_started(paths, node.kube_proxy, timeout=60)
+    for plugin in node.device_plugins:
+        if not _running(paths, plugin):
+            processes.start(plugin, paths.pids, paths.logs)
+    _wait_devices(paths)
+    log(f"started node {realnode.NAME} in {time.monotonic() - started:.1f}s")
+
+
+def _wait_devices(paths: ClusterPaths) -> None:
+    """Until the Node's capacity shows every fake device the plugins advertise."""
+    core = core_v1(paths)
+    wanted = {resource: str(count) for resource, count in realnode.FAKE_DEVICES.values()}
+
+    def advertised() -> bool:
+        capacity = core.read_node(realnode.NAME).status.capacity or {}
+        return all(capacity.get(k) == v for k, v in wanted.items())
+
+    _wait("the fake device plugins' resources", advertised, 60, paths.logs / "kubelet.log")
 
 
 def stop_node(paths: ClusterPaths) -> None:
     """The kubelet first (it would restart what we remove), then every pod through the CRI,
-    containerd, and what is left on the host (mounts, cgroups, the bridge and its rule)."""
-    containerd, kubelet = realnode.component(paths)
-    processes.stop(paths.pids, kubelet.name, grace_seconds=30)
-    if _running(paths, containerd):
+    containerd, kube-proxy and CoreDNS, and what is left on the host (mounts, cgroups, the
+    bridge and the rules)."""
+    node = realnode.components(paths)
+    for plugin in node.device_plugins:
+        processes.stop(paths.pids, plugin.name, grace_seconds=10)
+    processes.stop(paths.pids, node.kubelet.name, grace_seconds=30)
+    if _running(paths, node.containerd):
         realnode.remove_pods(paths)
-    processes.stop(paths.pids, containerd.name, grace_seconds=30)
+    for comp in (node.containerd, node.kube_proxy, node.coredns):
+        processes.stop(paths.pids, comp.name, grace_seconds=30)
     realnode.teardown(paths)
     api_server = make_plan(paths, with_runner=False).control_plane[1]
     if is_healthy(paths, api_server):  # its Node object too, or it would linger NotReady
@@ -344,7 +375,7 @@ def known_process_names(paths: ClusterPaths) -> list[str]:
 
 def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
     """Stop every process we started, runners first (they clean up through the API)."""
-    node_processes = {c.name for c in realnode.component(paths)}
+    node_processes = {c.name for c in realnode.components(paths).all}
     if any(processes.running_pid(paths.pids, n) for n in node_processes) or (
         realnode.NodePaths.of(paths).containerd_state.exists()
     ):

@@ -51,6 +51,9 @@ REAL_NODE_BRIDGE = "dncni0"
 REAL_NODE_GATEWAY = ipaddress.ip_address("10.88.0.1")
 KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10248
+KUBE_PROXY_HEALTHZ_PORT = 10256
+KUBE_PROXY_METRICS_PORT = 10249
+COREDNS_READY_PORT = 18181
 
 # Labels on nodes.
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # "true" on kwok nodes: their pods never run

@@ -36,7 +36,15 @@ KUBELET_CLIENT = ClientIdentity(
 )
 # The real node's kubelet (the Node authorizer knows it by this name and group).
 KUBELET = ClientIdentity("kubelet", f"system:node:{config.REAL_NODE_NAME}", ("system:nodes",))
-CLIENTS = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET_CLIENT, KUBELET)
+# The real node's kube-proxy (bound to the bootstrap role system:node-proxier by name) and
+# CoreDNS (bound by realnode.py to the rules its kubernetes plugin needs).
+KUBE_PROXY = ClientIdentity("kube-proxy", "system:kube-proxy")
+COREDNS = ClientIdentity("coredns", "densenet:coredns")
+DEVICE_PLUGIN = ClientIdentity("fake-device-plugin", "densenet:fake-device-plugin")
+CLIENTS = (
+    ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBELET_CLIENT, KUBELET, KUBE_PROXY, COREDNS,
+    DEVICE_PLUGIN,
+)  # fmt: skip
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:

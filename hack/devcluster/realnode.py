@@ -32,7 +32,10 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devcluster import config
+from kubernetes import client as kube_client
+from kubernetes.client.exceptions import ApiException
+
+from devcluster import config, pki
 from devcluster.components import Component
 from devcluster.config import ClusterPaths
 from devnode.netns import PodNetwork
@@ -42,6 +45,9 @@ NETWORK = PodNetwork(config.REAL_NODE_BRIDGE, config.REAL_NODE_POD_CIDR, config.
 K8S_NAMESPACE = "k8s.io"  # containerd's namespace for the CRI's images and containers
 RUNC = "/usr/sbin/runc"  # Debian's, installed with docker.io
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
+# The kubelet's device-plugin sockets live here whatever its --root-dir (the API's
+# DevicePluginPath); teardown removes what the node put there, and the directories if empty.
+DEVICE_PLUGIN_DIR = Path("/var/lib/kubelet/device-plugins")
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,7 @@ authentication:
 # server's kubelet client, the admin); they may do anything on this test node.
 authorization: {{mode: AlwaysAllow}}
 clusterDomain: cluster.local
+clusterDNS: ["{NETWORK.gateway}"]  # CoreDNS on the gateway (corefile)
 # No host resolv.conf in pods: its servers are outside the machine.
 resolvConf: ""
 podLogsDir: {node.pod_logs}
@@ -199,13 +206,98 @@ serializeImagePulls: false
 """
 
 
-def component(paths: ClusterPaths) -> tuple[Component, Component]:
-    """containerd, then the kubelet."""
+def kube_proxy_config(paths: ClusterPaths) -> str:
+    return f"""\
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection: {{kubeconfig: {paths.root / "kube-proxy.kubeconfig"}}}
+hostnameOverride: {NAME}
+clusterCIDR: {NETWORK.cidr}
+# Loopback only; NodePorts on the node's bridge address only, not on every host address.
+healthzBindAddress: 127.0.0.1:{config.KUBE_PROXY_HEALTHZ_PORT}
+metricsBindAddress: 127.0.0.1:{config.KUBE_PROXY_METRICS_PORT}
+nodePortAddresses: ["{NETWORK.gateway}/32"]
+# The host's conntrack limits and timeouts are left as they are.
+conntrack: {{maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}}
+"""
+
+
+def corefile(paths: ClusterPaths) -> str:
+    """Cluster DNS on the bridge's gateway (the pods' nameserver): names in cluster.local from
+    the API server, nothing forwarded (there is no upstream: the host's servers are off the
+    machine, so other names do not resolve in pods)."""
+    return f"""\
+.:53 {{
+    bind {NETWORK.gateway}
+    errors
+    ready 127.0.0.1:{config.COREDNS_READY_PORT}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {paths.root / "coredns.kubeconfig"}
+        pods insecure
+    }}
+    cache 30
+}}
+"""
+
+
+# What CoreDNS's kubernetes plugin reads (its docs' ClusterRole `system:coredns`), granted to
+# its identity (pki.COREDNS).
+COREDNS_ROLE = "densenet:coredns"
+# The fake Ascend plugin annotates the pod it allocated for, as MindCluster's does.
+DEVICE_PLUGIN_ROLE = "densenet:fake-device-plugin"
+DEVICE_PLUGIN_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]}]
+# Fake accelerators the node advertises (hack/deviceplugin), as the node runner does.
+# 2 MiB pages reserved from the kernel while the node runs (Gaudi pods request them; the
+# kubelet reports what the kernel has), given back at teardown.
+HUGEPAGES_2MI = 256
+NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+FAKE_DEVICES = {"ascend": (config.ASCEND_RESOURCE, 8), "gaudi": (config.GAUDI_RESOURCE, 8)}
+COREDNS_RULES = [
+    {
+        "apiGroups": [""],
+        "resources": ["services", "pods", "namespaces"],
+        "verbs": ["list", "watch"],
+    },
+    {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["list", "watch"],
+    },
+]
+
+
+@dataclass(frozen=True)
+class NodeComponents:
+    containerd: Component
+    coredns: Component
+    kube_proxy: Component
+    kubelet: Component
+    device_plugins: tuple[Component, ...]  # started once the kubelet is Ready
+
+    @property
+    def all(self) -> tuple[Component, ...]:
+        return (self.containerd, self.coredns, self.kube_proxy, self.kubelet, *self.device_plugins)
+
+
+def components(paths: ClusterPaths) -> NodeComponents:
+    """The node's processes, in start order."""
     node = NodePaths.of(paths)
     env = {"PATH": f"{paths.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     containerd = Component(
         "containerd",
         [str(paths.bin_dir / "containerd"), f"--config={node.containerd_config}"],
+        env=env,
+    )
+    coredns = Component(
+        "coredns",
+        [str(paths.bin_dir / "coredns"), "-conf", str(node.root / "Corefile")],
+        health_url=f"http://127.0.0.1:{config.COREDNS_READY_PORT}/ready",
+    )
+    kube_proxy = Component(
+        "kube-proxy",
+        [str(paths.bin_dir / "kube-proxy"), f"--config={node.root / 'kube-proxy.yaml'}"],
+        health_url=f"http://127.0.0.1:{config.KUBE_PROXY_HEALTHZ_PORT}/healthz",
         env=env,
     )
     kubelet = Component(
@@ -223,10 +315,52 @@ def component(paths: ClusterPaths) -> tuple[Component, Component]:
         health_url=f"http://127.0.0.1:{config.KUBELET_HEALTHZ_PORT}/healthz",
         env=env,
     )
-    return containerd, kubelet
+    plugins = tuple(
+        Component(
+            f"device-plugin-{vendor}",
+            [
+                str(paths.bin_dir / "fake-device-plugin"),
+                f"--vendor={vendor}",
+                f"--resource={resource}",
+                f"--count={count}",
+                f"--plugin-dir={DEVICE_PLUGIN_DIR}",
+                f"--node={NAME}",
+                f"--node-ip={NETWORK.gateway}",
+                f"--kubeconfig={paths.root / f'{pki.DEVICE_PLUGIN.stem}.kubeconfig'}",
+            ],
+        )
+        for vendor, (resource, count) in FAKE_DEVICES.items()
+    )
+    return NodeComponents(containerd, coredns, kube_proxy, kubelet, plugins)
 
 
 # --- the host ---------------------------------------------------------------------------
+def grant(api: kube_client.ApiClient, name: str, user: str, rules: list[dict]) -> None:
+    """ClusterRole `name` with `rules`, bound to `user` (created, or replaced as planned)."""
+    rbac = kube_client.RbacAuthorizationV1Api(api)
+    role = {"metadata": {"name": name}, "rules": rules}
+    binding = {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    for create, replace, body in (
+        (rbac.create_cluster_role, rbac.replace_cluster_role, role),
+        (rbac.create_cluster_role_binding, rbac.replace_cluster_role_binding, binding),
+    ):
+        try:
+            create(body)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            replace(name, body)
+
+
+def grant_node_identities(api: kube_client.ApiClient) -> None:
+    grant(api, COREDNS_ROLE, pki.COREDNS.user, COREDNS_RULES)
+    grant(api, DEVICE_PLUGIN_ROLE, pki.DEVICE_PLUGIN.user, DEVICE_PLUGIN_RULES)
+
+
 def prepare(paths: ClusterPaths, versions: dict[str, str]) -> None:
     """The bridge (the kubelet serves on its address), the configuration files."""
     node = NodePaths.of(paths)
@@ -241,11 +375,31 @@ def prepare(paths: ClusterPaths, versions: dict[str, str]) -> None:
         NETWORK.create_bridge()
     else:
         NETWORK.allow_forwarding()
+    reserve_hugepages(node)
     cni_bin = config.cache_root() / f"cni-plugins-{versions['CNI_PLUGINS_VERSION']}"
     pause = pause_image(versions["PAUSE_VERSION"])
     node.containerd_config.write_text(containerd_config(node, cni_bin, pause))
     (node.cni_conf_dir / "10-densenet.conflist").write_text(cni_config())
     node.kubelet_config.write_text(kubelet_config(node, paths.pki))
+    (node.root / "kube-proxy.yaml").write_text(kube_proxy_config(paths))
+    (node.root / "Corefile").write_text(corefile(paths))
+
+
+def reserve_hugepages(node: NodePaths) -> None:
+    """Reserve HUGEPAGES_2MI more 2 MiB pages than the host had (once; the count before is
+    kept under the node's directory for release_hugepages)."""
+    before = node.root / "nr_hugepages.before"
+    if not before.exists():
+        count = int(NR_HUGEPAGES.read_text())
+        before.write_text(str(count))
+        NR_HUGEPAGES.write_text(str(count + HUGEPAGES_2MI))
+
+
+def release_hugepages(node: NodePaths) -> None:
+    before = node.root / "nr_hugepages.before"
+    if before.exists():
+        NR_HUGEPAGES.write_text(before.read_text().strip())
+        before.unlink()
 
 
 def ctr(paths: ClusterPaths, *args: str, stdin: bytes | None = None) -> bytes:
@@ -332,9 +486,23 @@ def remove_pods(paths: ClusterPaths) -> None:
 
 
 def teardown(paths: ClusterPaths) -> None:
-    """After containerd and the kubelet have stopped: no mount, cgroup, bridge or rule of the
-    node is left (images stay in containerd's root for the next `up`)."""
+    """After the node's processes have stopped: no mount, cgroup, bridge or rule of the node
+    is left (images stay in containerd's root for the next `up`)."""
     node = NodePaths.of(paths)
+    kube_proxy = paths.bin_dir / "kube-proxy"
+    if kube_proxy.exists():  # its iptables chains (KUBE-SERVICES, ...), as its docs say
+        subprocess.run([str(kube_proxy), "--cleanup"], capture_output=True, check=False)
+    remove_kubelet_chains()
+    release_hugepages(node)
+    for name in (
+        "kubelet.sock",
+        "kubelet_internal_checkpoint",
+        *(f"densenet-fake-{v}.sock" for v in FAKE_DEVICES),
+    ):
+        (DEVICE_PLUGIN_DIR / name).unlink(missing_ok=True)
+    for directory in (DEVICE_PLUGIN_DIR, DEVICE_PLUGIN_DIR.parent):
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when empty: another kubelet's files stay
     for mount in sorted(mounts_under(node.root), key=len, reverse=True):
         subprocess.run(["umount", "--lazy", mount], capture_output=True, check=False)
     shutil.rmtree(node.containerd_state, ignore_errors=True)
@@ -348,6 +516,29 @@ def teardown(paths: ClusterPaths) -> None:
     shutil.rmtree(node.pod_logs, ignore_errors=True)
     remove_kubepods_cgroups()
     NETWORK.cleanup_all()
+
+
+# Chains the kubelet makes in every table of iptables and ip6tables, and never removes: a
+# canary it watches for flushes, a hint for kube-proxy's backend, and a firewall that drops
+# non-loopback packets to 127.0.0.0/8 (jumped to from INPUT and OUTPUT).
+KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT")
+
+
+def remove_kubelet_chains() -> None:
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(tool) is None:
+            continue
+        for table in ("filter", "nat", "mangle"):
+            listed = subprocess.run(
+                [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
+            ).stdout.splitlines()
+            jumps = [r for r in listed if r.startswith("-A ") and r.split()[-1] in KUBELET_CHAINS]
+            for rule in jumps:
+                subprocess.run([tool, "-w", "-t", table, "-D", *rule.split()[1:]], check=False)
+            for chain in KUBELET_CHAINS:
+                if f"-N {chain}" in listed:
+                    subprocess.run([tool, "-w", "-t", table, "-F", chain], check=False)
+                    subprocess.run([tool, "-w", "-t", table, "-X", chain], check=False)
 
 
 def mounts_under(root: Path) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from devcluster import config, realnode
+from devcluster.config import ClusterPaths
 
 NODE = realnode.NodePaths(Path("/c/node"))
 
@@ -93,3 +94,22 @@ def test_the_node_range_is_apart_from_every_other():
     others = [config.SERVICE_CIDR, config.KWOK_POD_CIDR, config.RUNNER_POD_CIDR]
     assert not any(config.REAL_NODE_POD_CIDR.overlaps(o) for o in others)
     assert ipaddress.ip_address(config.REAL_NODE_GATEWAY) in config.REAL_NODE_POD_CIDR
+
+
+def test_kube_proxy_serves_node_ports_on_the_bridge_only_and_leaves_conntrack_alone():
+    paths = ClusterPaths(Path("/c"))
+    conf = yaml.safe_load(realnode.kube_proxy_config(paths))
+    assert conf["mode"] == "iptables" and conf["clusterCIDR"] == str(config.REAL_NODE_POD_CIDR)
+    assert conf["nodePortAddresses"] == [f"{config.REAL_NODE_GATEWAY}/32"]
+    assert conf["healthzBindAddress"].startswith("127.0.0.1:")
+    assert conf["metricsBindAddress"].startswith("127.0.0.1:")
+    assert conf["conntrack"]["maxPerCore"] == 0  # the host's limits stay as they are
+
+
+def test_cluster_dns_answers_on_the_gateway_and_forwards_nothing():
+    text = realnode.corefile(ClusterPaths(Path("/c")))
+    assert f"bind {config.REAL_NODE_GATEWAY}" in text
+    assert "kubernetes cluster.local" in text and "kubeconfig /c/coredns.kubeconfig" in text
+    assert "forward" not in text  # the host's servers are off the machine
+    kubelet = yaml.safe_load(realnode.kubelet_config(NODE, Path("/pki")))
+    assert kubelet["clusterDNS"] == [str(config.REAL_NODE_GATEWAY)]

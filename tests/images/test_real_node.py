@@ -7,6 +7,7 @@ the node leaves nothing of it on the machine."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +19,14 @@ from devcluster import cluster as devcluster
 from devcluster import config, processes, realnode
 from tests.deploy.e2e import SEED_LINE
 from tests.images.conftest import Image
+from tests.network import TINY_ARGS
 from tests.polling import eventually
 
 pytestmark = pytest.mark.cluster
 
 VERSIONS = devcluster.read_versions()
+HUGEPAGES_BEFORE = int(realnode.NR_HUGEPAGES.read_text())  # given back when the node stops
+KUBELET_DIR_BEFORE = realnode.DEVICE_PLUGIN_DIR.parent.exists()
 ON_THE_NODE = {
     "nodeSelector": {config.REAL_NODE_LABEL: "true"},
     "tolerations": [{"key": config.REAL_NODE_LABEL, "operator": "Exists", "effect": "NoSchedule"}],
@@ -31,7 +35,11 @@ ON_THE_NODE = {
 
 @pytest.fixture(scope="module")
 def real_node(cluster, core_v1, trainer_image: Image) -> Iterator[kube_client.V1Node]:
-    devcluster.start_node(cluster.paths, log=print)
+    try:
+        devcluster.start_node(cluster.paths, log=print)
+    except devcluster.ClusterError:
+        devcluster.stop_node(cluster.paths)  # what did start must not outlive the test
+        raise
     loaded = realnode.load_images(cluster.paths, [trainer_image.name])
     print(f"loaded into the node's containerd: {loaded or 'nothing (already there)'}")
     yield core_v1.read_node(realnode.NAME)
@@ -57,6 +65,9 @@ def test_a_pod_from_the_trainer_image_trains_to_succeeded(
         "--device", "cpu", "--synthetic", "--num_classes", "10", "--image_size", "32",
         "--batch_size", "4", "--max_train_steps", "5", "--iterations_per_loop", "1",
         "--display_every", "1", "--log_dir", "/tmp/model", "--metrics_port", "0",
+        # The tests' one-layer-per-block DenseNet: the node is under test here, not the model
+        # (tests/images/test_images.py trains DenseNet-121 itself from the image).
+        *TINY_ARGS,
     ]  # fmt: skip
     core_v1.create_namespaced_pod(namespace, {
         "metadata": {"name": "train"},
@@ -87,26 +98,145 @@ def test_a_pod_from_the_trainer_image_trains_to_succeeded(
     assert status.image_id.startswith("sha256:") or "@sha256:" in status.image_id
 
 
+# Run in a pod on the node: resolves the names, then calls the API server through the
+# `kubernetes` Service with the pod's own ServiceAccount token, as the operator does in-cluster.
+DNS_PROBE = """
+import json, socket, ssl, sys, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+out = {name: socket.gethostbyname(name) for name in sys.argv[1:]}
+context = ssl.create_default_context(cafile=f"{sa}/ca.crt")
+request = urllib.request.Request("https://kubernetes.default.svc/version")
+request.add_header("Authorization", "Bearer " + open(f"{sa}/token").read())
+out["version"] = json.load(urllib.request.urlopen(request, context=context))["gitVersion"]
+print(json.dumps(out))
+"""
+
+
+def test_pods_resolve_cluster_names_and_reach_the_api_server_through_its_service(
+    real_node, core_v1, namespace, trainer_image: Image
+):
+    core_v1.create_namespaced_service(namespace, {
+        "metadata": {"name": "peers"},
+        "spec": {"clusterIP": "None", "selector": {"app": "peer"},
+                 "ports": [{"name": "tf", "port": 2222}]},
+    })  # fmt: skip
+
+    def pod(name: str, command: list[str], **spec) -> dict:
+        return {
+            "metadata": {"name": name, "labels": {"app": "peer"}},
+            "spec": {**ON_THE_NODE, "restartPolicy": "Never", **spec, "containers": [{
+                "name": "main", "image": trainer_image.name, "imagePullPolicy": "Never",
+                "command": command,
+            }]},
+        }  # fmt: skip
+
+    sleep = ["python3", "-c", "import time; time.sleep(600)"]
+    core_v1.create_namespaced_pod(namespace, pod("server", sleep, hostname="w0", subdomain="peers"))
+    server = eventually(
+        lambda: (p := core_v1.read_namespaced_pod("server", namespace)).status.pod_ip and p,
+        timeout=120, what="the server pod's IP",
+    )  # fmt: skip
+    names = [f"w0.peers.{namespace}.svc", "kubernetes.default.svc.cluster.local"]
+    core_v1.create_namespaced_pod(namespace, pod("client", ["python3", "-c", DNS_PROBE, *names]))
+
+    def ended() -> kube_client.V1Pod | None:
+        found = core_v1.read_namespaced_pod("client", namespace)
+        return found if found.status.phase in ("Succeeded", "Failed") else None
+
+    client = eventually(ended, timeout=120, interval=1, what="the client pod to end")
+    log = core_v1.read_namespaced_pod_log("client", namespace)
+    assert client.status.phase == "Succeeded", log[-3000:]
+    answers = json.loads(log.strip().splitlines()[-1])
+    assert answers[names[0]] == server.status.pod_ip  # the headless Service's pod record
+    assert answers[names[1]] == str(next(config.SERVICE_CIDR.hosts()))  # kubernetes' ClusterIP
+    assert answers["version"] == VERSIONS["KUBERNETES_VERSION"]
+
+
+def test_fake_accelerators_come_through_the_device_plugin_api(
+    real_node, core_v1, namespace, trainer_image: Image
+):
+    capacity = core_v1.read_node(realnode.NAME).status.capacity
+    assert (capacity[config.ASCEND_RESOURCE], capacity[config.GAUDI_RESOURCE]) == ("8", "8")
+    pages = HUGEPAGES_BEFORE + realnode.HUGEPAGES_2MI
+    assert capacity["hugepages-2Mi"] == f"{2 * pages}Mi"  # what the kernel reserved
+    show = (
+        "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
+        "if k.startswith(('ASCEND_', 'HABANA_'))}))"
+    )
+
+    def pod(name: str, resource: str, count: int) -> dict:
+        return {
+            "metadata": {"name": name},
+            "spec": {**ON_THE_NODE, "restartPolicy": "Never", "containers": [{
+                "name": "main", "image": trainer_image.name, "imagePullPolicy": "Never",
+                "command": ["python3", "-c", show],
+                "resources": {"limits": {resource: str(count)}},
+            }]},
+        }  # fmt: skip
+
+    core_v1.create_namespaced_pod(namespace, pod("npu", config.ASCEND_RESOURCE, 2))
+    core_v1.create_namespaced_pod(namespace, pod("hpu", config.GAUDI_RESOURCE, 2))
+    core_v1.create_namespaced_pod(namespace, pod("too-many", config.ASCEND_RESOURCE, 9))
+
+    def ended(name: str) -> kube_client.V1Pod | None:
+        found = core_v1.read_namespaced_pod(name, namespace)
+        return found if found.status.phase in ("Succeeded", "Failed") else None
+
+    envs = {}
+    for name in ("npu", "hpu"):
+        ended_pod = eventually(lambda n=name: ended(n), timeout=120, interval=1, what=name)
+        log = core_v1.read_namespaced_pod_log(name, namespace)
+        assert ended_pod.status.phase == "Succeeded", log
+        envs[name] = json.loads(log.strip().splitlines()[-1])
+    npu_ids = envs["npu"]["ASCEND_VISIBLE_DEVICES"].split(",")
+    assert len(npu_ids) == 2 and set(npu_ids) <= {str(i) for i in range(8)}
+    hpu = envs["hpu"]
+    assert hpu["HABANA_VISIBLE_DEVICES"] == hpu["HABANA_VISIBLE_MODULES"]
+    assert len(hpu["HABANA_VISIBLE_DEVICES"].split(",")) == 2
+    # As MindCluster's plugin does: the devices on the pod, for the rank table.
+    annotation = core_v1.read_namespaced_pod("npu", namespace).metadata.annotations[
+        "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+    ]
+    written = json.loads(annotation)
+    assert written["pod_name"] == "npu" and written["server_id"] == str(config.REAL_NODE_GATEWAY)
+    assert [d["device_id"] for d in written["devices"]] == npu_ids
+
+    def unschedulable() -> str | None:
+        conditions = core_v1.read_namespaced_pod("too-many", namespace).status.conditions or []
+        found = [c for c in conditions if c.type == "PodScheduled" and c.status == "False"]
+        return found[0].message if found else None
+
+    message = eventually(unschedulable, timeout=60, what="the scheduler's reason")
+    assert f"Insufficient {config.ASCEND_RESOURCE}" in message, message
+
+
 def leftovers(paths) -> list[str]:
     """What the node left on the machine: processes, mounts, its bridge and rule, cgroups."""
     node = realnode.NodePaths.of(paths)
     found = []
     for pid in processes.processes_running_from(paths.bin_dir):
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-        if any(name in cmdline for name in ("containerd", "kubelet")):
+        if any(name in cmdline for name in ("containerd", "kubelet", "kube-proxy", "coredns")):
             found.append(f"process {pid} {cmdline}")
     found += [f"mount {m}" for m in realnode.mounts_under(node.root)]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     found += [f"link {config.REAL_NODE_BRIDGE}"] if config.REAL_NODE_BRIDGE in links else []
-    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True, check=True)
-    found += [r for r in rules.stdout.splitlines() if config.REAL_NODE_BRIDGE in r]
+    for table in ("filter", "nat", "mangle"):  # the bridge's rule; kube-proxy's, kubelet's chains
+        rules = subprocess.run(
+            ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        found += [r for r in rules if config.REAL_NODE_BRIDGE in r or "KUBE-" in r]
     found += [str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods*")]
     found += [str(p) for p in realnode.CONTAINER_LOG_LINKS.glob("*") if p.is_symlink()]
+    found += [str(p) for p in realnode.DEVICE_PLUGIN_DIR.glob("*")]
+    if realnode.DEVICE_PLUGIN_DIR.parent.exists() and not KUBELET_DIR_BEFORE:
+        found.append(str(realnode.DEVICE_PLUGIN_DIR.parent))
     return found
 
 
 def test_stopping_the_node_leaves_nothing_behind(real_node, cluster):
     devcluster.stop_node(cluster.paths)
+    assert int(realnode.NR_HUGEPAGES.read_text()) == HUGEPAGES_BEFORE
     assert leftovers(cluster.paths) == []
     # Images stay in containerd's root, for the next start.
     root = realnode.NodePaths.of(cluster.paths).containerd_root
