@@ -283,9 +283,9 @@ def _wait_devices(paths: ClusterPaths) -> None:
 
 
 def stop_node(paths: ClusterPaths) -> None:
-    """The kubelet first (it would restart what we remove), then every pod through the CRI,
-    containerd, kube-proxy and CoreDNS, and what is left on the host (mounts, cgroups, the
-    bridge and the rules)."""
+    """The device plugins and the kubelet first (it would restart what we remove), then every
+    pod through the CRI, containerd, kube-proxy and CoreDNS, and what is left on the host
+    (mounts, cgroups, the bridge, the rules, hugepages)."""
     node = realnode.components(paths)
     for plugin in node.device_plugins:
         processes.stop(paths.pids, plugin.name, grace_seconds=10)

@@ -15,8 +15,9 @@ This machine's facts, each handled here:
   the kubelet serves on the bridge's gateway address (the API server dials it there for logs
   and exec) and its health port on loopback; containerd's streaming server on loopback.
 
-The configuration texts are pure functions of the paths; `prepare`, `start`/`stop` helpers and
-`teardown` act on the host."""
+The configuration texts and the components' argv are pure functions of the paths; `prepare`,
+the image loading and `teardown` act on the host (devcluster.cluster starts and stops the
+processes)."""
 
 from __future__ import annotations
 
