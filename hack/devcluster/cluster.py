@@ -209,7 +209,7 @@ def up(
         register_fake_nodes(paths)
     if plan.runner is not None and not _running(paths, plan.runner):
         processes.start(plan.runner, paths.pids, paths.logs)
-        _wait_runner_node(paths, plan.runner.name)
+        _wait_ready_node(paths, plan.runner.name, plan.runner.name)
         log(f"started node runner {plan.runner.name}")
     if with_node:
         start_node(paths, log)
@@ -219,8 +219,9 @@ def up(
 
 
 def start_node(paths: ClusterPaths, log: Callable[[str], None]) -> None:
-    """The real node: its bridge and files, containerd (then the pause image), CoreDNS,
-    kube-proxy and the kubelet; returns once the Node is Ready."""
+    """The real node: its bridge and files, the API relay on the bridge, containerd (then the
+    pause image), CoreDNS, the kubelet, kube-proxy and the device plugins; returns once the
+    Node is Ready with its fake devices."""
     node = realnode.components(paths)
     if all(_running(paths, c) for c in node.all) and is_healthy(paths, node.kubelet):
         log(f"node {realnode.NAME} already running")
@@ -237,8 +238,8 @@ def start_node(paths: ClusterPaths, log: Callable[[str], None]) -> None:
     realnode.grant_node_identities(
         kube_config.new_client_from_config(config_file=str(paths.kubeconfig))
     )
-    if not _running(paths, node.containerd):
-        processes.start(node.containerd, paths.pids, paths.logs)
+    _ensure_started(paths, node.api_relay)  # on the bridge prepare() made
+    _launch(paths, node.containerd)
     socket = realnode.NodePaths.of(paths).socket
     log_file = paths.logs / "containerd.log"
 
@@ -253,21 +254,27 @@ def start_node(paths: ClusterPaths, log: Callable[[str], None]) -> None:
 
     _wait("containerd", serving, 60, log_file)
     realnode.load_pause(paths, versions["PAUSE_VERSION"])
-    if not _running(paths, node.coredns):
-        processes.start(node.coredns, paths.pids, paths.logs)
-    _wait_started(paths, node.coredns, timeout=60)
-    if not _running(paths, node.kubelet):
-        processes.start(node.kubelet, paths.pids, paths.logs)
+    _ensure_started(paths, node.coredns)
+    _launch(paths, node.kubelet)
     _wait_ready_node(paths, realnode.NAME, node.kubelet.name)
     # After the Node exists: kube-proxy's /healthz fails until it can read its own Node.
-    if not _running(paths, node.kube_proxy):
-        processes.start(node.kube_proxy, paths.pids, paths.logs)
-    _wait_started(paths, node.kube_proxy, timeout=60)
+    _ensure_started(paths, node.kube_proxy)
     for plugin in node.device_plugins:
-        if not _running(paths, plugin):
-            processes.start(plugin, paths.pids, paths.logs)
+        _launch(paths, plugin)
     _wait_devices(paths)
     log(f"started node {realnode.NAME} in {time.monotonic() - started:.1f}s")
+
+
+def _launch(paths: ClusterPaths, component: components.Component) -> None:
+    """Start `component` unless it runs already."""
+    if not _running(paths, component):
+        processes.start(component, paths.pids, paths.logs)
+
+
+def _ensure_started(paths: ClusterPaths, component: components.Component) -> None:
+    """Start `component` unless it runs, then wait until it is healthy."""
+    _launch(paths, component)
+    _wait_started(paths, component, timeout=60)
 
 
 def _wait_devices(paths: ClusterPaths) -> None:
@@ -292,10 +299,10 @@ def stop_node(paths: ClusterPaths) -> None:
     processes.stop(paths.pids, node.kubelet.name, grace_seconds=30)
     if _running(paths, node.containerd):
         realnode.remove_pods(paths)
-    for comp in (node.containerd, node.kube_proxy, node.coredns):
+    for comp in (node.containerd, node.kube_proxy, node.coredns, node.api_relay):
         processes.stop(paths.pids, comp.name, grace_seconds=30)
     realnode.teardown(paths)
-    api_server = make_plan(paths, with_runner=False).control_plane[1]
+    api_server = components.kube_apiserver(paths)
     if is_healthy(paths, api_server):  # its Node object too, or it would linger NotReady
         try:
             core_v1(paths).delete_node(realnode.NAME)
@@ -343,10 +350,6 @@ def stop_kueue(paths: ClusterPaths) -> None:
     kueue.unregister_webhooks(api)
     processes.stop(paths.pids, kueue.NAME, grace_seconds=15)
     kueue.release(api)
-
-
-def _wait_runner_node(paths: ClusterPaths, name: str) -> None:
-    _wait_ready_node(paths, name, name)
 
 
 def _wait_ready_node(paths: ClusterPaths, name: str, process: str) -> None:

@@ -77,11 +77,11 @@ def kube_apiserver(paths: ClusterPaths) -> Component:
             str(paths.bin_dir / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
             f"--secure-port={config.API_SERVER_PORT}",
-            # Loopback only: pods reach it through the node runner's relay on the bridge's
-            # gateway, which is also the advertised address (keeping the `kubernetes`
-            # endpoints off loopback).
+            # Loopback only: pods reach it through relays on their bridges' gateways (the
+            # node runner's, the real node's). The advertised address, the `kubernetes`
+            # Service's endpoint, is the real node's relay.
             "--bind-address=127.0.0.1",
-            f"--advertise-address={config.API_SERVER_POD_HOST}",
+            f"--advertise-address={config.API_SERVER_ADVERTISE}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",

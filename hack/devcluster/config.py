@@ -12,7 +12,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSIONS_FILE = REPO_ROOT / "hack" / "versions.env"
 
-# Ports on 127.0.0.1 (the API server also listens on the pod bridge's gateway address, see below).
+# Ports on 127.0.0.1 (pods reach the API server through relays on their bridges, see below).
 ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
 API_SERVER_PORT = 16443
@@ -31,8 +31,8 @@ KWOK_POD_CIDR = ipaddress.ip_network("10.90.0.0/16")
 RUNNER_POD_CIDR = ipaddress.ip_network("10.89.0.0/24")
 RUNNER_BRIDGE = "dnbr0"
 RUNNER_GATEWAY = ipaddress.ip_address("10.89.0.1")
-# Pods reach the API server here (KUBERNETES_SERVICE_HOST); the apiserver serves on all local
-# addresses and advertises this one, so the `kubernetes` Service endpoints are not loopback.
+# The runner's pods reach the API server here (their KUBERNETES_SERVICE_HOST: the runner has no
+# Services), through the runner's relay to loopback.
 API_SERVER_POD_HOST = str(RUNNER_GATEWAY)
 # A second, short-lived runner (the runner's own shutdown test) gets this slice of
 # RUNNER_POD_CIDR on its own bridge; the main runner never hands out addresses from it.
@@ -49,6 +49,10 @@ REAL_NODE_NAME = "realnode-0"
 REAL_NODE_POD_CIDR = ipaddress.ip_network("10.88.0.0/24")
 REAL_NODE_BRIDGE = "dncni0"
 REAL_NODE_GATEWAY = ipaddress.ip_address("10.88.0.1")
+# What the API server advertises: the `kubernetes` Service's endpoint, where kube-proxy sends the
+# real node's pods (a relay to loopback while the node runs, realnode.py). Not loopback, which a
+# pod's DNAT cannot reach.
+API_SERVER_ADVERTISE = str(REAL_NODE_GATEWAY)
 KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10248
 KUBE_PROXY_HEALTHZ_PORT = 10256

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,7 @@ COREDNS_RULES = [
 
 @dataclass(frozen=True)
 class NodeComponents:
+    api_relay: Component
     containerd: Component
     coredns: Component
     kube_proxy: Component
@@ -278,13 +280,25 @@ class NodeComponents:
 
     @property
     def all(self) -> tuple[Component, ...]:
-        return (self.containerd, self.coredns, self.kube_proxy, self.kubelet, *self.device_plugins)
+        return (
+            self.api_relay, self.containerd, self.coredns, self.kube_proxy, self.kubelet,
+            *self.device_plugins,
+        )  # fmt: skip
 
 
 def components(paths: ClusterPaths) -> NodeComponents:
     """The node's processes, in start order."""
     node = NodePaths.of(paths)
     env = {"PATH": f"{paths.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    # The `kubernetes` Service's endpoint (the API server's advertised address, the bridge's
+    # gateway): kube-proxy sends pods' API calls here, relayed to the API server on loopback.
+    relay_host, api_port = config.API_SERVER_ADVERTISE, config.API_SERVER_PORT
+    loopback = f"127.0.0.1:{api_port}"
+    api_relay = Component(
+        "api-relay",
+        [sys.executable, "-m", "devcluster.apirelay", f"{relay_host}:{api_port}", loopback],
+        health_url=f"https://{relay_host}:{api_port}/readyz",
+    )
     containerd = Component(
         "containerd",
         [str(paths.bin_dir / "containerd"), f"--config={node.containerd_config}"],
@@ -332,7 +346,7 @@ def components(paths: ClusterPaths) -> NodeComponents:
         )
         for vendor, (resource, count) in FAKE_DEVICES.items()
     )
-    return NodeComponents(containerd, coredns, kube_proxy, kubelet, plugins)
+    return NodeComponents(api_relay, containerd, coredns, kube_proxy, kubelet, plugins)
 
 
 # --- the host ---------------------------------------------------------------------------

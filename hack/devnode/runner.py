@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from devcluster.apirelay import ApiRelay
 from devcluster.config import API_SERVER_PORT, ASCEND_RESOURCE, GAUDI_RESOURCE
-from devnode.apiproxy import ApiRelay
 from devnode.context import Context
 from devnode.devices import DeviceAllocator
 from devnode.images import ImageRule

@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 
 import pytest
 
 from devcluster import config
+from tests.listeners import listeners
 
 pytestmark = pytest.mark.cluster
-
-
-def listeners(port: int) -> set[str]:
-    """Local addresses with a TCP listener on ``port`` (from `ss`)."""
-    out = subprocess.run(
-        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
-    ).stdout
-    return {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines()}
 
 
 def test_api_server_listens_on_loopback_and_the_pod_gateway_only(cluster):

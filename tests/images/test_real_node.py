@@ -19,6 +19,7 @@ from devcluster import cluster as devcluster
 from devcluster import config, processes, realnode
 from tests.deploy.e2e import SEED_LINE
 from tests.images.conftest import Image
+from tests.listeners import listeners
 from tests.network import TINY_ARGS
 from tests.polling import eventually
 
@@ -150,6 +151,13 @@ def test_pods_resolve_cluster_names_and_reach_the_api_server_through_its_service
     assert answers[names[0]] == server.status.pod_ip  # the headless Service's pod record
     assert answers[names[1]] == str(next(config.SERVICE_CIDR.hosts()))  # kubernetes' ClusterIP
     assert answers["version"] == VERSIONS["KUBERNETES_VERSION"]
+    # kube-proxy sent it to the node's own relay, the API server's advertised address (not
+    # the node runner's, and never loopback, which a pod's DNAT cannot reach).
+    endpoints = core_v1.read_namespaced_endpoints("kubernetes", "default")
+    (subset,) = endpoints.subsets
+    assert [a.ip for a in subset.addresses] == [config.API_SERVER_ADVERTISE]
+    assert [p.port for p in subset.ports] == [config.API_SERVER_PORT]
+    assert str(config.REAL_NODE_GATEWAY) in listeners(config.API_SERVER_PORT)
 
 
 def test_fake_accelerators_come_through_the_device_plugin_api(
@@ -229,6 +237,8 @@ def leftovers(paths) -> list[str]:
     found += [str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods*")]
     found += [str(p) for p in realnode.CONTAINER_LOG_LINKS.glob("*") if p.is_symlink()]
     found += [str(p) for p in realnode.DEVICE_PLUGIN_DIR.glob("*")]
+    found += [f"the API relay on {a}" for a in listeners(config.API_SERVER_PORT) - {"127.0.0.1"}
+              if ipaddress.ip_address(a) in config.REAL_NODE_POD_CIDR]  # fmt: skip
     if realnode.DEVICE_PLUGIN_DIR.parent.exists() and not KUBELET_DIR_BEFORE:
         found.append(str(realnode.DEVICE_PLUGIN_DIR.parent))
     return found

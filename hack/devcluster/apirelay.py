@@ -1,11 +1,15 @@
-"""Pods reach the API server through the runner: a TCP relay from the bridge's gateway address
-to the API server on loopback. The API server itself listens on loopback only, so nothing off
-this machine can reach it; TLS passes through untouched (its certificate names the gateway)."""
+"""Pods reach the API server through a TCP relay from their bridge's gateway address to the API
+server on loopback. The API server itself listens on loopback only, so nothing off this machine
+can reach it; TLS passes through untouched. The node runner runs one in its own process for its
+pods; the real node runs one as a process of its own (`python -m devcluster.apirelay LISTEN
+TARGET`), on the address the API server advertises as the `kubernetes` Service's endpoint."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
+import signal
 import socket
 import threading
 
@@ -66,3 +70,30 @@ class ApiRelay:
         self.stopping.set()
         self.server.close()
         self.thread.join(timeout=2)
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devcluster.apirelay", description=__doc__)
+    parser.add_argument("listen", type=_address, help="HOST:PORT to accept pods' connections on")
+    parser.add_argument("target", type=_address, help="HOST:PORT of the API server")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    relay = ApiRelay(args.listen, args.target)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    relay.start()
+    log.info("relaying %s:%s to %s:%s", *args.listen, *args.target)
+    stop.wait()
+    relay.stop()
+
+
+if __name__ == "__main__":
+    main()
