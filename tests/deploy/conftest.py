@@ -13,3 +13,6 @@ if DEPLOY not in sys.path:
 
 # The CRDs the cluster tests need (imported after deploy/ is on the path).
 from tests.deploy.cluster_fixtures import chart_crds, monitoring_crds  # noqa: E402, F401
+
+# The images `make images` built: the chart's end-to-end test runs them on the real node.
+from tests.images.conftest import operator_image, trainer_image  # noqa: E402, F401

@@ -126,6 +126,8 @@ def test_operator_pod_is_locked_down() -> None:
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert set(c["resources"]["requests"]) == {"cpu", "memory"}
     assert "memory" in c["resources"]["limits"]
+    # The operator is not its PID namespace's init, which would drop an early SIGTERM.
+    assert pod["shareProcessNamespace"] is True
 
 
 def test_values_reach_the_operator_command_line() -> None:

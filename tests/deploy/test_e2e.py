@@ -1,9 +1,11 @@
 """The chart end to end on the local cluster, with the steps hack/kind-e2e.sh runs
-(tests/deploy/e2e.py): `helm install` to Ready, the chart's operator as a real pod on the node
-runner (in-cluster config, the chart's ServiceAccount) running a real two-worker CPU job to
-Succeeded, its token refused outside the chart's grants, and a real Prometheus scraping the
-operator and the trainers through the chart's ServiceMonitor and PodMonitor while every
-dashboard query and alert rule runs against what it scraped.
+(tests/deploy/e2e.py): `helm install` to Ready, the chart's operator from `densenet-operator:dev`
+in a container on the real node (containerd and the kubelet: the ServiceAccount token the
+kubelet mounts, the `kubernetes` Service through kube-proxy, the chart's memory limit in a real
+cgroup) running a real two-worker CPU job from `densenet-trainer:dev` to Succeeded, its token
+refused outside the chart's grants, and a real Prometheus scraping the operator and the trainers
+through the chart's ServiceMonitor and PodMonitor while every dashboard query and alert rule
+runs against what it scraped.
 
 One job serves every test of the module (a module fixture): it trains for real (the tests'
 one-layer-per-block DenseNet, tests/network.py, at 32x32 on a tiny folder dataset so that
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import shutil
 import struct
+import tempfile
 import time
 import uuid
 import zlib
@@ -30,18 +34,21 @@ from densenet_dashboards import expand, panel_queries
 from kubernetes import client as kube_client
 from kubernetes.client.rest import ApiException
 
-from devcluster.config import (
-    API_SERVER_PORT,
-    FAKE_NODE_LABEL,
-    RUNNER_GATEWAY,
-    RUNNER_NODE_LABEL,
-    RUNNER_POD_CIDR,
-)
+from devcluster.config import API_SERVER_PORT, FAKE_NODE_LABEL, REAL_NODE_LABEL, REAL_NODE_POD_CIDR
+from devcluster.realnode import NAME as REAL_NODE
 from tests.deploy import e2e, promconfig
 from tests.deploy.prometheus import Prometheus, PrometheusSetupError
 from tests.deploy.tools import DASHBOARD_DIR, RULES, helm
+from tests.images.conftest import TAG, Image
 from tests.network import TINY_ARGS
 from tests.polling import eventually
+from tests.real_node import (
+    KUBERNETES_SERVICE_HOST,
+    NODE_SELECTOR,
+    TOLERATION,
+    container_pid,
+    running,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -53,7 +60,7 @@ MAX_STEPS = 160  # ~20 s of the tests' network (tests/network.py): scraped sever
 # reconcile-error counter's series on the first error. Their queries must still run.
 # Panels with no series until something goes wrong (a restart that recovered, steps redone).
 EMPTY_WHEN_HEALTHY = {"Operator reconcile errors", "Recovery time", "Steps lost per hour"}
-ESCAPED_RUNNER_LABEL = RUNNER_NODE_LABEL.replace(".", "\\.")  # helm --set path syntax
+ESCAPED_NODE_LABEL = REAL_NODE_LABEL.replace(".", "\\.")  # helm --set path syntax
 
 
 @dataclass
@@ -106,8 +113,9 @@ def tiny_dataset(root: Path) -> Path:
 
 
 def cpu_job(data: Path) -> dict[str, Any]:
-    """examples/cpu-smoke.yaml on the node runner: train and evaluate on the tiny folder dataset
-    (4 steps an epoch at 2 workers x batch 4, an evaluation every 5 epochs)."""
+    """examples/cpu-smoke.yaml on the real node (from the chart's trainer image): train and
+    evaluate on the tiny folder dataset (4 steps an epoch at 2 workers x batch 4, an evaluation
+    every 5 epochs)."""
     job = yaml.safe_load((REPO / "examples" / "cpu-smoke.yaml").read_text())
     spec = job["spec"]
     spec["mode"] = "train_and_evaluate"
@@ -122,8 +130,8 @@ def cpu_job(data: Path) -> dict[str, Any]:
         {"batchSize": 4, "maxSteps": MAX_STEPS, "iterationsPerLoop": 2, "displayEvery": 4,
          "epochsBetweenEvals": 5, "warmupEpochs": 0, "extraArgs": TINY_ARGS}
     )  # fmt: skip
-    spec["scheduling"] = {"nodeSelector": {RUNNER_NODE_LABEL: "true"}}
-    # The node runner has 2 allocatable CPUs, shared with the operator and other tests' pods.
+    spec["scheduling"] = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
+    # The node has this machine's 2 CPUs, shared with the operator and the control plane.
     spec["template"]["resources"] = {"requests": {"cpu": "100m", "memory": "1Gi"}}
     return job
 
@@ -203,18 +211,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return found
 
 
-def container_pid(pod: kube_client.V1Pod) -> int:
-    """The node runner names containers `devnode://<uid8>-<container>-<pid>`: the pid of the
-    container's process on this host."""
-    (status,) = pod.status.container_statuses
-    assert status.container_id.startswith("devnode://"), status.container_id
-    return int(status.container_id.rsplit("-", 1)[1])
+def readable_dir() -> Path:
+    """A directory the images' user (uid 10001) can read from a hostPath volume: pytest's own
+    temporary directories are private to root."""
+    path = Path(tempfile.mkdtemp(prefix="densenet-e2e-"))
+    path.chmod(0o755)
+    return path
 
 
 @pytest.fixture(scope="module")
-def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> Iterator[Run]:
-    if cluster.runner_node is None:
-        pytest.fail("the node runner is not running: these tests need real pods (run as root)")
+def run(
+    cluster, api_client, tmp_path_factory, *, chart_crds, monitoring_crds,
+    operator_image: Image, trainer_image: Image,
+) -> Iterator[Run]:  # fmt: skip
+    with running(cluster.paths, [operator_image.name, trainer_image.name]):
+        yield from _run(cluster, api_client, tmp_path_factory, trainer_image)
+
+
+def _run(cluster, api_client, tmp_path_factory, trainer_image: Image) -> Iterator[Run]:
     core = kube_client.CoreV1Api(api_client)
     rbac = kube_client.RbacAuthorizationV1Api(api_client)
     custom = kube_client.CustomObjectsApi(api_client)
@@ -226,7 +240,7 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
     target = e2e.Target(api_client, helm(), str(cluster.kubeconfig), RELEASE, system)
     prometheus = Prometheus(work)
     identity: dict[str, Any] = {}
-    data = work / "data"
+    data = readable_dir()
     try:
         install_seconds = target.install(
             values=[
@@ -236,8 +250,15 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
                 "operator.extraArgs={--progress-interval=2}",
                 # The admin's policy lets jobs read the test's dataset from the node's disk.
                 f"policy.hostPathPrefixes={{{data}}}",
+                # The images `make images` built, loaded into the node's containerd.
+                f"image.tag={TAG}",
+                "image.pullPolicy=Never",
+                f"operator.trainerImage={trainer_image.name}",
+                f"tolerations[0].key={REAL_NODE_LABEL}",
+                "tolerations[0].operator=Exists",
+                "tolerations[0].effect=NoSchedule",
             ],
-            strings=[f"nodeSelector.{ESCAPED_RUNNER_LABEL}=true"],
+            strings=[f"nodeSelector.{ESCAPED_NODE_LABEL}=true"],
         )
         # The monitors as the cluster stores them, turned into Prometheus's scrape jobs.
         monitors = [
@@ -281,7 +302,7 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
         status = e2e.run_job_to_success(target, jobs, job, 420, after_apply=preempt_a_worker)
         finished = time.time()
         pod = target.operator_pod()
-        pid = container_pid(pod)
+        pid = container_pid(cluster.paths, pod.status.container_statuses[0].container_id)
         environ = dict(
             item.split("=", 1)
             for item in Path(f"/proc/{pid}/environ").read_text().split("\0")
@@ -294,6 +315,7 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
     finally:
         prometheus.stop()
         target.uninstall()
+        shutil.rmtree(data, ignore_errors=True)
         for name in (system, jobs, other):
             core.delete_namespace(name, propagation_policy="Background")
         if identity:
@@ -302,11 +324,13 @@ def run(cluster, api_client, chart_crds, monitoring_crds, tmp_path_factory) -> I
 
 
 # --- install and RBAC ---------------------------------------------------------------------
-def test_helm_install_reaches_ready_with_the_operator_on_the_node_runner(run: Run) -> None:
+def test_helm_install_reaches_ready_with_the_operator_on_the_real_node(run: Run) -> None:
     print(f"\nhelm install to Ready: {run.install_seconds:.1f} s")
     assert run.install_seconds < 120
     pod = run.operator_pod
-    assert pod.spec.node_name == "devnode-0"
+    assert pod.spec.node_name == REAL_NODE
+    assert pod.status.container_statuses[0].container_id.startswith("containerd://")
+    assert pod.spec.containers[0].image == f"densenet-operator:{TAG}"
     assert all(c.type != "Ready" or c.status == "True" for c in pod.status.conditions)
     assert pod.spec.service_account_name == f"{RELEASE}-densenet-operator"
 
@@ -321,7 +345,7 @@ def test_the_chart_operator_ran_a_real_job_to_succeeded_in_cluster(run: Run) -> 
     # In-cluster config from the pod's ServiceAccount, never a kubeconfig.
     env = run.operator_environ
     assert "KUBECONFIG" not in env
-    assert env["KUBERNETES_SERVICE_HOST"] == str(RUNNER_GATEWAY)
+    assert env["KUBERNETES_SERVICE_HOST"] == KUBERNETES_SERVICE_HOST  # through kube-proxy
 
 
 def test_operator_memory(run: Run) -> None:
@@ -399,7 +423,7 @@ def test_prometheus_scraped_the_operator_and_every_trainer_and_never_a_fake_node
     targets = run.prometheus.targets()
     for target in targets["activeTargets"]:
         host = target["labels"].get("instance", target["discoveredLabels"]["__address__"])
-        assert ipaddress.ip_address(host.rsplit(":", 1)[0]) in RUNNER_POD_CIDR, target
+        assert ipaddress.ip_address(host.rsplit(":", 1)[0]) in REAL_NODE_POD_CIDR, target
     dropped = [
         t["discoveredLabels"].get("__meta_kubernetes_pod_name") for t in targets["droppedTargets"]
     ]

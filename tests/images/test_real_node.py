@@ -9,42 +9,36 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client as kube_client
+from kubernetes.client.exceptions import ApiException
 
+from densenet_operator.render import render_pod
 from devcluster import cluster as devcluster
 from devcluster import config, processes, realnode
 from tests.deploy.e2e import SEED_LINE
 from tests.images.conftest import Image
 from tests.listeners import listeners
 from tests.network import TINY_ARGS
+from tests.operator.jobs import JobBuilder
 from tests.polling import eventually
+from tests.real_node import KUBERNETES_SERVICE_HOST, ON_THE_NODE, running
 
 pytestmark = pytest.mark.cluster
 
 VERSIONS = devcluster.read_versions()
 HUGEPAGES_BEFORE = int(realnode.NR_HUGEPAGES.read_text())  # given back when the node stops
 KUBELET_DIR_BEFORE = realnode.DEVICE_PLUGIN_DIR.parent.exists()
-ON_THE_NODE = {
-    "nodeSelector": {config.REAL_NODE_LABEL: "true"},
-    "tolerations": [{"key": config.REAL_NODE_LABEL, "operator": "Exists", "effect": "NoSchedule"}],
-}
 
 
 @pytest.fixture(scope="module")
 def real_node(cluster, core_v1, trainer_image: Image) -> Iterator[kube_client.V1Node]:
-    try:
-        devcluster.start_node(cluster.paths, log=print)
-    except devcluster.ClusterError:
-        devcluster.stop_node(cluster.paths)  # what did start must not outlive the test
-        raise
-    loaded = realnode.load_images(cluster.paths, [trainer_image.name])
-    print(f"loaded into the node's containerd: {loaded or 'nothing (already there)'}")
-    yield core_v1.read_node(realnode.NAME)
-    devcluster.stop_node(cluster.paths)
+    with running(cluster.paths, [trainer_image.name]):
+        yield core_v1.read_node(realnode.NAME)
 
 
 def test_the_node_is_ready_on_containerd_and_the_pinned_kubelet(real_node, core_v1):
@@ -149,7 +143,7 @@ def test_pods_resolve_cluster_names_and_reach_the_api_server_through_its_service
     assert client.status.phase == "Succeeded", log[-3000:]
     answers = json.loads(log.strip().splitlines()[-1])
     assert answers[names[0]] == server.status.pod_ip  # the headless Service's pod record
-    assert answers[names[1]] == str(next(config.SERVICE_CIDR.hosts()))  # kubernetes' ClusterIP
+    assert answers[names[1]] == KUBERNETES_SERVICE_HOST  # the kubernetes Service's ClusterIP
     assert answers["version"] == VERSIONS["KUBERNETES_VERSION"]
     # kube-proxy sent it to the node's own relay, the API server's advertised address (not
     # the node runner's, and never loopback, which a pod's DNAT cannot reach).
@@ -216,6 +210,57 @@ def test_fake_accelerators_come_through_the_device_plugin_api(
 
     message = eventually(unschedulable, timeout=60, what="the scheduler's reason")
     assert f"Insufficient {config.ASCEND_RESOURCE}" in message, message
+
+
+NO_HANDLER = "import time; print('up', flush=True); time.sleep(600)"  # never handles SIGTERM
+
+
+def test_a_trainer_pod_stops_at_once_on_a_sigterm_before_it_has_a_handler(
+    real_node, core_v1, namespace, trainer_image: Image
+):
+    """A container's first process is its PID namespace's init, and an init ignores every
+    signal it has no handler for: a trainer deleted in its first second (Python's start-up,
+    before its SIGTERM handler) kept running until its grace period ran out (120 s, found when
+    the chart's end-to-end test moved here). The operator's pods share their process namespace,
+    so the pause container is the init: here a process that never handles SIGTERM, in the
+    operator's pod settings, ends at the SIGTERM."""
+    rendered = render_pod(JobBuilder("sigterm").defaulted(), 0, trainer_image.name)["spec"]
+    grace = rendered["terminationGracePeriodSeconds"]
+    core_v1.create_namespaced_pod(namespace, {
+        "metadata": {"name": "no-handler"},
+        "spec": {
+            **ON_THE_NODE, "restartPolicy": "Never",
+            "shareProcessNamespace": rendered["shareProcessNamespace"],
+            "terminationGracePeriodSeconds": grace,
+            "securityContext": rendered["securityContext"],
+            "containers": [{
+                "name": "main", "image": trainer_image.name, "imagePullPolicy": "Never",
+                "command": ["python3", "-c", NO_HANDLER],
+            }],
+        },
+    })  # fmt: skip
+
+    def up() -> bool:
+        pod = core_v1.read_namespaced_pod("no-handler", namespace)
+        return pod.status.phase == "Running" and "up" in core_v1.read_namespaced_pod_log(
+            "no-handler", namespace
+        )
+
+    eventually(up, timeout=120, interval=0.5, what="the process to run")
+    started = time.monotonic()
+    core_v1.delete_namespaced_pod("no-handler", namespace)
+
+    def gone() -> bool:
+        try:
+            core_v1.read_namespaced_pod("no-handler", namespace)
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    eventually(gone, timeout=grace + 30, interval=0.5, what="the pod to go")
+    took = time.monotonic() - started
+    print(f"pod gone {took:.1f} s after its deletion (grace period {grace} s)")
+    assert took < grace / 4, f"the SIGTERM was ignored: the pod waited {took:.0f} s"
 
 
 def leftovers(paths) -> list[str]:

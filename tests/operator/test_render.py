@@ -47,6 +47,7 @@ def test_cpu_pod_golden():
             "hostname": "smoke-worker-1",
             "subdomain": "smoke",
             "enableServiceLinks": False,
+            "shareProcessNamespace": True,
             "terminationGracePeriodSeconds": 120,
             "automountServiceAccountToken": False,
             "nodeSelector": {},

@@ -1,0 +1,43 @@
+"""The real node of the local cluster (`devcluster up --with node`: containerd and the kubelet)
+for the tests that run pods from the images `make images` built: started with those images
+loaded into its containerd, stopped after the module, and where a pod's processes are."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from devcluster import cluster as devcluster
+from devcluster import config, realnode
+
+# What a pod (or a job's scheduling) sets to land on the real node, which is tainted so that
+# only pods that ask run there.
+NODE_SELECTOR = {config.REAL_NODE_LABEL: "true"}
+TOLERATION = {"key": config.REAL_NODE_LABEL, "operator": "Exists", "effect": "NoSchedule"}
+ON_THE_NODE = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
+# Where its pods find the API server: the `kubernetes` Service's ClusterIP (kube-proxy).
+KUBERNETES_SERVICE_HOST = str(next(config.SERVICE_CIDR.hosts()))
+
+
+@contextmanager
+def running(paths: config.ClusterPaths, images: Sequence[str]) -> Iterator[None]:
+    """The node started with `images` in its containerd (loaded from the Docker daemon unless
+    already there), stopped on exit whatever happened."""
+    try:
+        devcluster.start_node(paths, log=print)
+        loaded = realnode.load_images(paths, list(images))
+        print(f"loaded into the node's containerd: {loaded or 'nothing (already there)'}")
+        yield
+    finally:
+        devcluster.stop_node(paths)
+
+
+def container_pid(paths: config.ClusterPaths, container_id: str) -> int:
+    """The host pid of a running container's first process (`containerd://<id>`, as a pod's
+    status names it), from its containerd task."""
+    wanted = container_id.removeprefix("containerd://")
+    for line in realnode.ctr(paths, "tasks", "list").decode().splitlines()[1:]:
+        task, pid, *_ = line.split()
+        if task == wanted:
+            return int(pid)
+    raise LookupError(f"no containerd task for {container_id}")
