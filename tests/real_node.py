@@ -4,8 +4,13 @@ loaded into its containerd, stopped after the module, and where a pod's processe
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from devcluster import cluster as devcluster
 from devcluster import config, realnode
@@ -15,6 +20,8 @@ from devcluster import config, realnode
 NODE_SELECTOR = {config.REAL_NODE_LABEL: "true"}
 TOLERATION = {"key": config.REAL_NODE_LABEL, "operator": "Exists", "effect": "NoSchedule"}
 ON_THE_NODE = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
+# The images' user (the Dockerfiles' ARG UID): what a hostPath volume must let in.
+IMAGE_UID = 10001
 # Where its pods find the API server: the `kubernetes` Service's ClusterIP (kube-proxy).
 KUBERNETES_SERVICE_HOST = str(next(config.SERVICE_CIDR.hosts()))
 
@@ -41,3 +48,28 @@ def container_pid(paths: config.ClusterPaths, container_id: str) -> int:
         if task == wanted:
             return int(pid)
     raise LookupError(f"no containerd task for {container_id}")
+
+
+def host_dir(prefix: str, writable: bool = False) -> Path:
+    """A fresh directory for a hostPath volume that the images' user can read (and write, if
+    `writable`): pytest's own temporary directories are private to root. The caller removes it."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    if writable:
+        os.chown(path, IMAGE_UID, IMAGE_UID)
+    return path
+
+
+def sandboxes(paths: config.ClusterPaths, pod_uids: Sequence[str]) -> list[str]:
+    """The pod sandboxes containerd still holds for `pod_uids` (through the CRI, as crictl)."""
+    node = realnode.NodePaths.of(paths)
+    listed = subprocess.run(
+        [str(paths.bin_dir / "crictl"), f"--runtime-endpoint=unix://{node.socket}",
+         "pods", "-o", "json"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return [
+        f"sandbox {item['id'][:12]} of pod {item['metadata']['uid']}"
+        for item in json.loads(listed).get("items") or []
+        if item["metadata"]["uid"] in pod_uids
+    ]

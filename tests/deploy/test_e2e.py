@@ -19,7 +19,6 @@ import ipaddress
 import json
 import shutil
 import struct
-import tempfile
 import time
 import uuid
 import zlib
@@ -47,6 +46,7 @@ from tests.real_node import (
     NODE_SELECTOR,
     TOLERATION,
     container_pid,
+    host_dir,
     running,
 )
 
@@ -211,14 +211,6 @@ def proc_status(pid: int) -> dict[str, int]:
     return found
 
 
-def readable_dir() -> Path:
-    """A directory the images' user (uid 10001) can read from a hostPath volume: pytest's own
-    temporary directories are private to root."""
-    path = Path(tempfile.mkdtemp(prefix="densenet-e2e-"))
-    path.chmod(0o755)
-    return path
-
-
 @pytest.fixture(scope="module")
 def run(
     cluster, api_client, tmp_path_factory, *, chart_crds, monitoring_crds,
@@ -240,7 +232,7 @@ def _run(cluster, api_client, tmp_path_factory, trainer_image: Image) -> Iterato
     target = e2e.Target(api_client, helm(), str(cluster.kubeconfig), RELEASE, system)
     prometheus = Prometheus(work)
     identity: dict[str, Any] = {}
-    data = readable_dir()
+    data = host_dir("densenet-e2e-")
     try:
         install_seconds = target.install(
             values=[

@@ -1,16 +1,18 @@
-"""Recovery end to end: a real 2-worker CPU training on the node runner, under a real
-`densenet-operator run`, survives a SIGKILLed worker (whole-job restart from the last
-checkpoint), a deleted worker pod and a suspend/resume (SIGTERM: zero steps lost), and
-the job still learns the digits, both workers' seed-format lines are in `kubectl logs`, and
-deleting the job leaves nothing of its pods on the machine."""
+"""Recovery end to end: a real 2-worker CPU training in containers from `densenet-trainer:dev`
+on the real node (containerd and the kubelet), under a real `densenet-operator run`, survives a
+SIGKILLed worker (whole-job restart from the last checkpoint), a deleted worker pod and a
+suspend/resume (SIGTERM: zero steps lost), and the job still learns the digits, both workers'
+seed-format lines are in `kubectl logs`, and deleting the job leaves nothing of its pods on the
+machine: no process, no pod sandbox."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
-import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,11 @@ import yaml
 from devdata.digits import write_dataset
 from devnode.procs import trainer_pid
 from tests.deploy import e2e
+from tests.images.conftest import Image
 from tests.network import TINY_ARGS
 from tests.operator.harness import Jobs, OperatorProcess
 from tests.polling import eventually
+from tests.real_node import NODE_SELECTOR, TOLERATION, host_dir, running, sandboxes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -73,9 +77,11 @@ class ChiefLog:
         return eventually(resumed, timeout=timeout, interval=0.5, what=f"resume #{count}")
 
 
-def digits_job(data: Path, checkpoints: Path) -> dict:
+def digits_job(data: Path, checkpoints: Path, image: str) -> dict:
     job = yaml.safe_load((REPO / "examples" / "cpu-digits.yaml").read_text())
     spec = job["spec"]
+    spec["image"] = image
+    spec["scheduling"] = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
     spec["dataset"]["volume"] = {"hostPath": {"path": str(data), "type": "Directory"}}
     spec["checkpoint"] = {
         "everySteps": CHECKPOINT_EVERY,
@@ -87,25 +93,35 @@ def digits_job(data: Path, checkpoints: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("digits")
+def digits() -> Iterator[Path]:
+    root = host_dir("densenet-digits-")
     write_dataset(root)
-    return root
+    yield root
+    shutil.rmtree(root)
 
 
-def test_kill_delete_suspend_resume_then_clean_removal(cluster, jobs, tmp_path, digits):
-    checkpoints = tmp_path / "ckpt"
-    checkpoints.mkdir()
+@pytest.fixture(scope="module")
+def real_node(cluster, trainer_image: Image) -> Iterator[None]:
+    with running(cluster.paths, [trainer_image.name]):
+        yield
+
+
+@pytest.mark.usefixtures("real_node")
+def test_kill_delete_suspend_resume_then_clean_removal(
+    cluster, jobs, tmp_path, digits, trainer_image: Image
+):
+    checkpoints = host_dir("densenet-checkpoints-", writable=True)
     operator = OperatorProcess(cluster, jobs.namespace, tmp_path, "--progress-interval", "2")
     operator.start()
     try:
-        run_scenario(cluster, jobs, checkpoints, digits)
+        run_scenario(cluster, jobs, checkpoints, digits, trainer_image.name)
     finally:
         operator.stop()
+        shutil.rmtree(checkpoints)
 
 
-def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
-    job = digits_job(digits, checkpoints)
+def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path, image: str) -> None:
+    job = digits_job(digits, checkpoints, image)
     name = job["metadata"]["name"]
     jobs.create(job)
     namespace = jobs.namespace
@@ -169,19 +185,15 @@ def run_scenario(cluster, jobs: Jobs, checkpoints: Path, digits: Path) -> None:
     print(f"status.goodput: {status['goodput']}")
     print(f"validation top-1 after the interruptions: {top1:.3f}")
 
-    # 4. Deleting the job leaves no process, network namespace or file of its pods.
+    # 4. Deleting the job leaves no process and no pod sandbox (its network namespace and
+    # mounts) of its pods.
     uids = [p.metadata.uid for p in jobs.pods(name)]
     jobs.delete(name)
     eventually(lambda: not jobs.pods(name), timeout=120, what="pods deleted with the job")
-    state = cluster.paths.root / (cluster.runner_node or "devnode-0")
 
     def leftovers() -> list[str]:
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
         found = [f"process of rank {r}" for r in (0, 1) if trainer_pid(name, r) is not None]
-        found += [f"netns of {uid}" for uid in uids if uid[:8] in listed.stdout]
-        found += [f"state dir of {uid}" for uid in uids if (state / "pods" / uid).exists()]
-        found += [str(p) for uid in uids for p in Path("/etc/netns").glob(f"*{uid[:8]}*")]
-        return found
+        return found + sandboxes(cluster.paths, uids)
 
     deadline = time.monotonic() + 90
     while leftovers() and time.monotonic() < deadline:

@@ -132,6 +132,29 @@ def test_crashes_restart_the_whole_job_with_backoff_counted(code, cause):
     assert plan.requeue_after == 20
 
 
+def ended(index: int, code: int, finished: str) -> dict:
+    terminated = {"exitCode": code, "reason": "Error", "finishedAt": finished}
+    status = {"containerStatuses": [{"name": "trainer", "state": {"terminated": terminated}}]}
+    return pod(index, phase="Failed", status=status)
+
+
+@pytest.mark.parametrize(
+    ("worker_0_end", "cause"),
+    [
+        # A real kubelet reports both in one pass: worker-1 was SIGKILLed and worker-0 crashed
+        # when its collective lost the peer, within the same second.
+        ("2026-11-24T11:59:30Z", "dn-worker-1 was killed by signal 9 (exit 137)"),
+        # worker-0 crashed a second before: it came first, whatever worker-1's end says.
+        ("2026-11-24T11:59:29Z", "dn-worker-0 exited 1 (crash)"),
+    ],
+)
+def test_the_restart_names_the_failure_that_came_first(worker_0_end, cause):
+    pods = [ended(0, 1, worker_0_end), ended(1, 137, "2026-11-24T11:59:30Z")]
+    plan = run(stored(two_workers()), pods)
+    restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
+    assert f"from its last checkpoint: {cause};" in restarting["message"], restarting["message"]
+
+
 def test_preemption_restarts_at_once_without_counting():
     plan = run(stored(two_workers(), restarts=3), [pod(0), pod(1, phase="Failed", exit_code=75)])
     assert plan.status["phase"] == "Restarting"

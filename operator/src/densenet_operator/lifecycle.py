@@ -19,7 +19,7 @@ from typing import Any
 
 from . import kueue, schema
 from .job import Job
-from .pods import PERMANENT_EXITS, Outcome, PodView, parse_time
+from .pods import PERMANENT_EXITS, Outcome, PodView, first_cause, parse_time
 from .render import ranktable
 from .settings import Settings
 
@@ -350,7 +350,8 @@ class Decider:
             return True
         retry = [p for p, o in failed if o is Outcome.RETRY]
         if retry:
-            self.restart(True, f"{retry[0].describe_end()}; {_logs_hint(self.job, retry[0])}")
+            cause = first_cause(retry)
+            self.restart(True, f"{cause.describe_end()}; {_logs_hint(self.job, cause)}")
             return True
         if failed:
             self.restart(False, failed[0][0].describe_end())

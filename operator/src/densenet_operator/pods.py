@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from densenet_contract.exitcodes import ExitCode
@@ -56,6 +56,7 @@ class PodView:
     created: datetime | None
     node_name: str
     exit_code: int | None  # the trainer container's, once terminated
+    finished: datetime | None  # when the trainer container ended (whole seconds, as the API has)
     termination_reason: str  # Error, Completed, OOMKilled, ...
     evicted: bool
     stopped_by_kueue: str  # Kueue's reason and message when it stopped the pod's group
@@ -71,6 +72,12 @@ class PodView:
     @property
     def active(self) -> bool:
         return self.phase in ("Pending", "Running", "Unknown") and not self.deleting
+
+    @property
+    def killed(self) -> bool:
+        """Ended by a signal or for memory rather than by the trainer's own exit."""
+        code = self.exit_code
+        return self.termination_reason == "OOMKilled" or (code is not None and code > 128)
 
     def outcome(self) -> Outcome | None:
         """What this pod's end means; None while it has not ended."""
@@ -179,6 +186,7 @@ def view(pod: dict[str, Any]) -> PodView:
         created=parse_time(meta.get("creationTimestamp")),
         node_name=spec.get("nodeName") or "",
         exit_code=terminated.get("exitCode"),
+        finished=parse_time(terminated.get("finishedAt")),
         termination_reason=terminated.get("reason") or "",
         evicted=evicted,
         stopped_by_kueue=stopped_by_kueue,
@@ -187,3 +195,11 @@ def view(pod: dict[str, Any]) -> PodView:
         gates=tuple(g.get("name", "") for g in spec.get("schedulingGates") or []),
         source=pod,
     )
+
+
+def first_cause(failed: list[PodView]) -> PodView:
+    """Of pods that failed together, the one that most likely brought the others down: the first
+    to end, and within the same second (the API's resolution) one killed by a signal or for
+    memory before one that crashed, as a survivor does when its collective loses a peer."""
+    never = datetime.max.replace(tzinfo=UTC)
+    return min(failed, key=lambda p: (p.finished or never, not p.killed, p.index))
