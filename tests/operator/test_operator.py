@@ -3,14 +3,11 @@ processes. Each test runs its own `densenet-operator run` for its own namespace.
 
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 from kubernetes import client as kube_client
 
 from tests.network import TINY_ARGS
-from tests.operator.harness import RUNNER, Jobs, OperatorProcess, fake_trainer, on_runner
+from tests.operator.harness import RUNNER, OperatorProcess, fake_trainer, on_runner
 from tests.operator.jobs import JobBuilder, on_kwok
 from tests.polling import eventually
 
@@ -268,97 +265,6 @@ def test_pods_on_fake_nodes_are_never_dialled(jobs, operator):
     text = op.metrics()
     assert 'result="ok"' not in text and 'result="failed"' not in text
     assert "progress" not in jobs.status("nodial")
-
-
-LAUNCH_SUMMARY = re.compile(r"^densenet-launch: exit (\d+) \(rank=status: ([0-9= ]+)\)$", re.M)
-
-
-def launched_ranks(log: str) -> dict[int, int]:
-    """Global rank -> exit status, from densenet-launch's summary line in a pod's log: the
-    processes it started, one per device."""
-    found = LAUNCH_SUMMARY.findall(log)
-    assert len(found) == 1, log
-    return {int(r): int(c) for r, c in (pair.split("=") for pair in found[0][1].split())}
-
-
-def assert_one_process_per_device(jobs: Jobs, name: str, per_pod: int, package: str) -> list[str]:
-    """Each pod's log (read as `kubectl logs` does, through the API server) shows the launcher
-    started one trainer per device with consecutive global ranks, and a trainer that stopped
-    with the one-line "no such device here" error (exit 5). Returns those error lines."""
-    errors = []
-    for pod in sorted(jobs.pods(name), key=lambda p: p.metadata.name):
-        index = int(pod.metadata.labels["densenet.dev/replica-index"])
-        log = jobs.core.read_namespaced_pod_log(pod.metadata.name, jobs.namespace)
-        ranks = launched_ranks(log)
-        assert sorted(ranks) == list(range(index * per_pod, (index + 1) * per_pod)), log
-        assert 5 in ranks.values(), log
-        found = [line for line in log.splitlines() if "densenet-train: error:" in line]
-        assert found and all(package in line for line in found), log
-        errors += found
-    return errors
-
-
-def test_ascend_rank_table_from_the_node_runners_device_plugin(jobs, operator):
-    """Real pods on the node runner: its device plugin annotates them, the operator completes
-    the table, densenet-launch starts one trainer per NPU, each reads the table and stops with
-    exit 5 (no NPU here), which fails the job at once instead of restarting it."""
-    operator()
-    job = (
-        JobBuilder("npu")
-        .accelerator("ascend", 2)
-        .replicas(2)
-        .set("spec.scheduling.nodeSelector", RUNNER)
-        .set("spec.metrics.enabled", False)
-    )
-    jobs.create(job.build())
-    status = jobs.wait_phase("npu", "Failed", timeout=120)
-    assert jobs.condition("npu", "Failed")["reason"] == "MissingDevice"
-    assert status["restarts"] == 0
-    assert status["rankTable"] == {"state": "completed", "version": "1.0", "reason": ""}
-    table = jobs.core.read_namespaced_config_map("rings-config-npu", jobs.namespace).data
-    # The node runner gives each pod two of its 8 fake NPUs (device IP 192.168.100.101 + id);
-    # its node address is the server id. Written by hand from hack/devnode/devices.py.
-    parsed = json.loads(table["hccl.json"])
-    assert parsed["status"] == "completed"
-    assert parsed["server_count"] == "2"
-    devices = [d for server in parsed["server_list"] for d in server["device"]]
-    assert [d["rank_id"] for d in devices] == ["0", "1", "2", "3"]
-    assert sorted(d["device_id"] for d in devices) == ["0", "1", "2", "3"]
-    for d in devices:
-        assert d["device_ip"] == f"192.168.100.{101 + int(d['device_id'])}"
-    assert {s["server_id"] for s in parsed["server_list"]} == {"10.89.0.1"}
-    # Each trainer read the completed table and found its own rank and device in it.
-    by_rank = {d["rank_id"]: d["device_id"] for d in devices}
-    for line in assert_one_process_per_device(jobs, "npu", 2, "npu_device"):
-        placed = re.search(r"\(rank (\d) of 4, device (\d) of server 10\.89\.0\.1\)", line)
-        assert placed and by_rank[placed[1]] == placed[2], line
-
-
-def test_gaudi_job_on_the_node_runners_fake_cards(jobs, operator):
-    """Gaudi pods (cards and 2Mi huge pages) schedule on the node runner, densenet-launch
-    starts one trainer per card in Habana's TF 2.15 stack (the gaudi image's environment),
-    each stops with exit 5 (no habana_frameworks here) and the job is Failed, not restarted."""
-    operator()
-    job = (
-        JobBuilder("hpu")
-        .accelerator("gaudi", 2)
-        .replicas(2)
-        .set("spec.image", "densenet-trainer:0.1.0-gaudi")
-        .set("spec.gaudi", {"hugepages2Mi": "1Gi"})
-        .set("spec.template.resources", {"requests": {"cpu": "100m", "memory": "512Mi"}})
-        .set("spec.scheduling.nodeSelector", RUNNER)
-        .set("spec.metrics.enabled", False)
-    )
-    jobs.create(job.build())
-    status = jobs.wait_phase("hpu", "Failed", timeout=180)
-    failed = jobs.condition("hpu", "Failed")
-    assert failed["reason"] == "MissingDevice" and "exited 5" in failed["message"], failed
-    assert status["restarts"] == 0
-    for pod in jobs.pods("hpu"):
-        assert pod.spec.node_name == "devnode-0"
-        limits = pod.spec.containers[0].resources.limits
-        assert limits["habana.ai/gaudi"] == "2" and limits["hugepages-2Mi"] == "1Gi"
-    assert_one_process_per_device(jobs, "hpu", 2, "habana_frameworks")
 
 
 @pytest.mark.slow
