@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from devcluster import cluster as devcluster
 from devcluster import config, realnode
 
@@ -24,6 +26,13 @@ ON_THE_NODE = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
 IMAGE_UID = 10001
 # Where its pods find the API server: the `kubernetes` Service's ClusterIP (kube-proxy).
 KUBERNETES_SERVICE_HOST = str(next(config.SERVICE_CIDR.hosts()))
+
+
+@pytest.fixture(scope="module")
+def real_node(cluster, trainer_image) -> Iterator[None]:
+    """The node for one test module, with the trainer image (tests.images.conftest) loaded."""
+    with running(cluster.paths, [trainer_image.name]):
+        yield
 
 
 @contextmanager

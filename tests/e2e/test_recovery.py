@@ -25,7 +25,7 @@ from tests.images.conftest import Image
 from tests.network import TINY_ARGS
 from tests.operator.harness import Jobs, OperatorProcess
 from tests.polling import eventually
-from tests.real_node import NODE_SELECTOR, TOLERATION, host_dir, running, sandboxes
+from tests.real_node import NODE_SELECTOR, TOLERATION, host_dir, sandboxes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -98,12 +98,6 @@ def digits() -> Iterator[Path]:
     write_dataset(root)
     yield root
     shutil.rmtree(root)
-
-
-@pytest.fixture(scope="module")
-def real_node(cluster, trainer_image: Image) -> Iterator[None]:
-    with running(cluster.paths, [trainer_image.name]):
-        yield
 
 
 @pytest.mark.usefixtures("real_node")

@@ -1,7 +1,8 @@
-"""A stalled job is noticed: a real 2-worker job whose trainers are stopped with SIGSTOP (a
-hung filesystem, a wedged device: no step anywhere) gets the Stalled condition within
-progressDeadlineSeconds plus a progress read, loses it once it moves again after SIGCONT, and
-with stalledAction Restart is restarted (counted) and then succeeds from its checkpoint.
+"""A stalled job is noticed: a real 2-worker job in containers from `densenet-trainer:dev` on the
+real node, whose trainers are stopped with SIGSTOP (a hung filesystem, a wedged device: no step
+anywhere), gets the Stalled condition within progressDeadlineSeconds plus a progress read, loses
+it once it moves again after SIGCONT, and with stalledAction Restart is restarted (counted) and
+then succeeds from its checkpoint.
 
 Both ranks are stopped. With the chief alone stopped, TensorFlow's coordination service turns
 the freeze into a crash: worker 1's heartbeat RPC to the chief times out, its collective is
@@ -13,16 +14,19 @@ see a stale heartbeat first); either way it moves again, which is what clears th
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
 import pytest
 
 from devnode.procs import trainer_pid
+from tests.images.conftest import Image
 from tests.network import TINY_ARGS
 from tests.operator.harness import OperatorProcess
 from tests.operator.jobs import JobBuilder
 from tests.polling import eventually
+from tests.real_node import NODE_SELECTOR, TOLERATION, host_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -40,17 +44,21 @@ def freeze(job: str) -> list[int]:
     return pids
 
 
-def test_sigstopped_trainers_are_stalled_then_move_again_then_restart(cluster, jobs, tmp_path):
+@pytest.mark.usefixtures("real_node")
+def test_sigstopped_trainers_are_stalled_then_move_again_then_restart(
+    cluster, jobs, tmp_path, trainer_image: Image
+):
     operator = OperatorProcess(
         cluster, jobs.namespace, tmp_path, "--progress-interval", str(PROGRESS_INTERVAL)
     )
     operator.start()
-    checkpoints = tmp_path / "ckpt"
-    checkpoints.mkdir()
+    checkpoints = host_dir("densenet-checkpoints-", writable=True)
     job = (
         JobBuilder("stall")
         .replicas(2)
-        .set("spec.scheduling.nodeSelector", {"densenet.dev/node-runner": "true"})
+        .set("spec.image", trainer_image.name)
+        .set("spec.scheduling", {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]})
+        .set("spec.template.resources", {"requests": {"cpu": "100m", "memory": "1Gi"}})
         .set("spec.dataset", {"format": "synthetic", "numClasses": 10, "imageSize": 32})
         .set(
             "spec.training",
@@ -126,3 +134,4 @@ def test_sigstopped_trainers_are_stalled_then_move_again_then_restart(cluster, j
         print(f"\nStalled noticed {noticed:.1f}s after SIGSTOP (deadline {DEADLINE}s)")
     finally:
         operator.stop()
+        shutil.rmtree(checkpoints)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,18 +16,12 @@ from devcluster import config
 from tests.images.conftest import Image, trainer_image  # noqa: F401 - the image the node runs
 from tests.operator.harness import Jobs
 from tests.operator.jobs import JobBuilder
-from tests.real_node import NODE_SELECTOR, TOLERATION, running
+from tests.real_node import NODE_SELECTOR, TOLERATION, real_node  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.cluster
 
 SERVER = str(config.REAL_NODE_GATEWAY)  # the node's InternalIP: the rank table's server id
 LAUNCH_SUMMARY = re.compile(r"^densenet-launch: exit (\d+) \(rank=status: ([0-9= ]+)\)$", re.M)
-
-
-@pytest.fixture(scope="module")
-def real_node(cluster, trainer_image: Image) -> Iterator[None]:  # noqa: F811
-    with running(cluster.paths, [trainer_image.name]):
-        yield
 
 
 def on_the_node(name: str, kind: str, per_pod: int, image: str) -> JobBuilder:
