@@ -68,10 +68,11 @@ cluster-down: venv
 cluster-status: venv
 	$(VENV)/bin/devcluster status
 
-# The product end to end: cluster + chart + a 2-worker CPU job on digits (needs root).
+# The product end to end: cluster and its real node, the images, the chart, a 2-worker CPU job on
+# digits (needs root).
 # `make demo DEMO_ARGS=--keep` leaves it all running.
-demo: system-packages venv binaries
-	$(VENV)/bin/python -m devcluster.demo $(DEMO_ARGS)
+demo: system-packages venv binaries images
+	IMAGE_TAG=$(IMAGE_TAG) $(VENV)/bin/python -m devcluster.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-keras2

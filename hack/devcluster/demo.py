@@ -1,10 +1,13 @@
-"""`make demo`: the product end to end on this machine, no GPU and no Docker needed.
+"""`make demo`: the product end to end on this machine, no GPU needed.
 
-Brings up the local control plane and node runner, `helm install`s the chart (the operator runs
-as a pod under its own ServiceAccount), writes scikit-learn's digits as a folder dataset,
-applies examples/cpu-digits.yaml (2 CPU workers) and prints the job's progress from its status
-until it succeeds, then the validation top-1 and where the logs, checkpoints and metrics are.
-Tears everything down unless --keep; Ctrl-C tears down too. Needs root (the node runner).
+Brings up the local control plane and its real node (containerd and the kubelet), loads the
+images `make images` built into the node, `helm install`s the chart (the operator runs as a pod
+from densenet-operator:dev under its own ServiceAccount), writes scikit-learn's digits as a
+folder dataset, applies examples/cpu-digits.yaml (2 CPU workers from densenet-trainer:dev) and
+prints the job's progress from its status until it succeeds, then the validation top-1 and
+where the logs, checkpoints and metrics are. Tears everything down unless --keep; Ctrl-C tears
+down too. Needs root (the node) and a Docker daemon holding the images (`make demo` sees to
+both).
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
 from densenet_contract import labels
-from devcluster import cluster
-from devcluster.cli import runner_unavailable_reason
-from devcluster.config import REPO_ROOT, ClusterPaths
+from devcluster import cluster, realnode
+from devcluster.config import REAL_NODE_BRIDGE, REAL_NODE_LABEL, REPO_ROOT, ClusterPaths
 from devdata.digits import write_dataset
 
 DEMO_ROOT = Path("/var/tmp/densenet-demo")  # behind examples/cpu-digits.yaml's claims
@@ -41,6 +43,10 @@ EXAMPLE = REPO_ROOT / "examples" / "cpu-digits.yaml"
 CHART = REPO_ROOT / "deploy" / "helm" / "densenet-operator"
 RELEASE, OPERATOR_NS, JOB_NS = "densenet-operator", "densenet-system", "default"
 GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
+# The images `make images` built (its IMAGE_TAG), which the node runs: never pulled.
+IMAGE_TAG = os.environ.get("IMAGE_TAG", "dev")
+OPERATOR_IMAGE, TRAINER_IMAGE = f"densenet-operator:{IMAGE_TAG}", f"densenet-trainer:{IMAGE_TAG}"
+IMAGE_UID = 10001  # the images' user (the Dockerfiles' ARG UID): it writes the checkpoints
 EVAL_LINE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+)", re.M)
 BAR = 30
 # Running with no step for this long: TensorFlow's start-up on 2 cores takes about a minute, so
@@ -50,6 +56,10 @@ NO_STEP_HINT_SECONDS = 180
 
 def say(message: str) -> None:
     print(f"==> {message}", flush=True)
+
+
+def detail(message: str) -> None:
+    print(f"    {message}", flush=True)
 
 
 def clock(seconds: float) -> str:
@@ -89,8 +99,16 @@ class Demo:
         )
 
     def up(self) -> None:
-        say("local control plane and node runner (a first run builds them: ~10 min on 2 cores)")
-        self.connect(cluster.up(self.paths, with_runner=True, log=lambda m: print(f"    {m}")))
+        say("local control plane and its node (a first run builds them: ~15 min on 2 cores)")
+        self.connect(cluster.up(self.paths, with_runner=False, with_node=True, log=detail))
+        say(f"loading {OPERATOR_IMAGE} and {TRAINER_IMAGE} into the node's containerd")
+        start = time.monotonic()
+        try:
+            loaded = realnode.load_images(self.paths, [OPERATOR_IMAGE, TRAINER_IMAGE])
+        except OSError as err:
+            raise RuntimeError(f"{err} (build them with `make images`)") from err
+        done = f"in {time.monotonic() - start:.0f}s" if loaded else "(already there)"
+        print(f"    {', '.join(loaded) or 'both'} {done}")
 
     def connect(self, kubeconfig: Path) -> None:
         self.kubeconfig = kubeconfig
@@ -107,6 +125,7 @@ class Demo:
         checkpoints = DEMO_ROOT / "checkpoints"
         shutil.rmtree(checkpoints, ignore_errors=True)  # a second run trains from step 0
         checkpoints.mkdir(parents=True)
+        os.chown(checkpoints, IMAGE_UID, IMAGE_UID)
 
     def storage(self) -> None:
         """As the cluster admin: a PersistentVolume for the digits and one for checkpoints,
@@ -148,10 +167,16 @@ class Demo:
     def install(self) -> None:
         say(f"helm install {RELEASE} (the operator runs as a pod under its ServiceAccount)")
         start = time.monotonic()
+        label = REAL_NODE_LABEL.replace(".", "\\.")  # helm's --set path syntax
         result = self.helm(
             "upgrade", "--install", RELEASE, str(CHART), "--namespace", OPERATOR_NS,
             "--create-namespace", "--wait", "--timeout", "5m",
-            "--set-string", "nodeSelector.densenet\\.dev/node-runner=true",
+            "--set", f"image.tag={IMAGE_TAG}", "--set", "image.pullPolicy=Never",
+            "--set", f"operator.trainerImage={TRAINER_IMAGE}",
+            "--set-string", f"nodeSelector.{label}=true",
+            "--set", f"tolerations[0].key={REAL_NODE_LABEL}",
+            "--set", "tolerations[0].operator=Exists",
+            "--set", "tolerations[0].effect=NoSchedule",
         )  # fmt: skip
         if result.returncode != 0:
             raise RuntimeError(f"helm install failed: {result.stderr.strip()}")
@@ -196,7 +221,7 @@ class Demo:
         say(
             f"no training step {clock(seconds)} after the job started Running: the workers may "
             "not reach each other (a FORWARD policy of DROP, as Docker sets, on the pod bridge "
-            f"dnbr0?). {pod} last printed: {tail or '(nothing)'}"
+            f"{REAL_NODE_BRIDGE}?). {pod} last printed: {tail or '(nothing)'}"
         )
 
     def report(self, status: dict[str, Any]) -> None:
@@ -256,7 +281,7 @@ class Demo:
         say("tearing down (the job, the chart, the cluster)")
         if self.kubeconfig is not None:
             self.remove_product()
-        cluster.down(self.paths, log=lambda m: print(f"    {m}"))
+        cluster.down(self.paths, log=detail)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,9 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster, chart and job up")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the dataset writer imports TF
-    reason = runner_unavailable_reason()
-    if reason:
-        print(f"demo: error: {reason}: run `make demo` as root", file=sys.stderr)
+    if os.geteuid() != 0:
+        print("demo: error: the node needs root (containerd, mounts, the pod bridge): run "
+              "`make demo` as root", file=sys.stderr)  # fmt: skip
         return 2
     demo = Demo(ClusterPaths.default())
     code = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.images.conftest import trainer_image  # noqa: F401 - the image the real node runs
+from tests.images.conftest import operator_image, trainer_image  # noqa: F401 - the node runs them
 from tests.operator.conftest import densenet_crd  # noqa: F401 - the session's CRD fixture
 from tests.operator.harness import Jobs
 from tests.operator.kueue_setup import kueue, priorities, quota  # noqa: F401 - fixtures

@@ -1,7 +1,8 @@
 """The README's first command, `make demo`, on the test session's cluster: `--keep` so that the
-session's control plane stays up (the demo's `up` finds it running), then the chart and the job
-are removed here. What a newcomer reads is checked: the install, a progress bar fed by the
-job's status, Succeeded, the validation top-1 and where things are."""
+session's control plane stays up (the demo's `up` finds it running and starts its real node),
+then the chart, the job and the node are removed here. What a newcomer reads is checked: the
+images loaded, the install, a progress bar fed by the job's status, Succeeded, the validation
+top-1 and where things are."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import sys
 
 import pytest
 
+from densenet_contract import labels
+from devcluster import cluster as devcluster
+from devcluster import realnode
 from devcluster.demo import Demo
+from tests.images.conftest import Image
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -21,9 +26,9 @@ PROGRESS = re.compile(
 TOP1 = re.compile(r"validation top-1 ([0-9.]+)%")
 
 
-def test_make_demo_trains_through_the_operator_and_reports(cluster):
-    if cluster.runner_node is None:
-        pytest.fail("the node runner is not running: the demo needs real pods (run as root)")
+def test_make_demo_trains_through_the_operator_and_reports(
+    cluster, core_v1, operator_image: Image, trainer_image: Image
+):
     try:
         done = subprocess.run(
             [sys.executable, "-m", "devcluster.demo", "--keep"],
@@ -31,6 +36,7 @@ def test_make_demo_trains_through_the_operator_and_reports(cluster):
         )  # fmt: skip
         out = done.stdout
         assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+        assert f"loading {operator_image.name} and {trainer_image.name}" in out, out
         assert re.search(r"operator Ready after [0-9.]+s", out), out
         progress = PROGRESS.findall(out)
         assert progress, out
@@ -42,8 +48,17 @@ def test_make_demo_trains_through_the_operator_and_reports(cluster):
         assert top1 and float(top1[1]) >= 50, out  # chance is 10 %
         assert "kubectl logs -n default digits-worker-0" in out
         assert "kept running" in out
+        # Its workers ran in containers on the real node (they stay, Succeeded, until removed).
+        pods = core_v1.list_namespaced_pod("default", label_selector=f"{labels.JOB}=digits").items
+        assert {p.spec.node_name for p in pods} == {realnode.NAME}, pods
+        assert len(pods) == 2 and all(
+            s.container_id.startswith("containerd://")
+            for p in pods
+            for s in p.status.container_statuses
+        ), pods
     finally:
         demo = Demo(cluster.paths)
         demo.connect(cluster.kubeconfig)
         demo.job_name = "digits"  # examples/cpu-digits.yaml
         demo.remove_product()
+        devcluster.stop_node(cluster.paths)
