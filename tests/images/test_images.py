@@ -12,6 +12,7 @@ import yaml
 from tests.deploy.e2e import SEED_LINE
 from tests.images.conftest import REPO, UID, Image
 from tests.kubectl import kubectl
+from tests.network import TINY_ARGS
 from tests.operator.harness import FAST, Jobs
 from tests.operator.jobs import on_kwok
 from tests.polling import eventually
@@ -40,7 +41,9 @@ def test_trainer_image_trains_five_steps_offline_read_only_as_its_user(trainer_i
         "--device", "cpu", "--synthetic", "--num_classes", "10", "--image_size", "32",
         "--batch_size", "4", "--max_train_steps", "5", "--iterations_per_loop", "1",
         "--display_every", "1", "--log_dir", "/tmp/model", "--metrics_port", "0",
-        timeout=600,
+        # The tests' small network: DenseNet-121 itself trains from this image in `make
+        # demo`'s test (tests/e2e/test_demo.py), on the real node.
+        *TINY_ARGS, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     steps = [int(step) for step in SEED_LINE.findall(result.stdout)]

@@ -29,6 +29,7 @@ from tests.polling import eventually
 FAST = (
     "--resync-interval", "1", "--backoff-seconds", "1", "--pending-timeout", "3",
     "--progress-interval", "2", "--force-delete-after", "20", "--lease-duration", "3",
+    "--cache-seconds", "1",
 )  # fmt: skip
 
 

@@ -116,7 +116,8 @@ def test_a_job_admitted_before_the_policy_ends_failed(
     jobs.create(job.build())
     jobs.wait_phase("early", "Running")
     policy.install()
-    status = jobs.wait_phase("early", "Failed", timeout=120)  # the operator caches it 60 s
+    # The harness's operator reuses the policy it read for 1 s (--cache-seconds; default 60).
+    status = jobs.wait_phase("early", "Failed", timeout=60)
     failed = jobs.condition("early", "Failed")
     assert failed["reason"] == "PolicyViolation"
     assert failed["message"].startswith(

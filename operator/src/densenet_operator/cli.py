@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
             "lease_duration",
             "seconds the leader's Lease holds without renewal (a takeover waits this long)",
         ),
+        (
+            "--cache-seconds",
+            "cache_seconds",
+            "seconds a node's labels, a namespace or the admission policy, once read, is reused "
+            "(a change to one reaches running jobs within this)",
+        ),
     ):
         run.add_argument(
             flag,

@@ -34,7 +34,6 @@ from .job import MANAGER
 from .lifecycle import Event, timestamp
 from .schema import GROUP, PLURAL, VERSION
 
-NODE_CACHE_SECONDS = 60.0
 TIMEOUT = 30.0
 MERGE_PATCH = "application/merge-patch+json"
 # Retried statuses: throttled, or the server failed before acting (POSTs are safe to repeat:
@@ -172,8 +171,10 @@ class Transport:
 
 
 class Cluster:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, cache_seconds: float) -> None:
         self.api = transport
+        # How long a node's labels, a namespace or the admission policy, once read, is reused.
+        self.cache_seconds = cache_seconds
         self._nodes: dict[str, tuple[float, dict[str, str] | None]] = {}
         self._nodes_lock = threading.Lock()
         self._objects: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -205,21 +206,22 @@ class Cluster:
         return self.api.now()
 
     def admission_policy(self, name: str) -> dict[str, Any] | None:
-        """The ValidatingAdmissionPolicy ``name`` (the admin's policy for jobs), cached for a
-        minute; None when it is not installed."""
+        """The ValidatingAdmissionPolicy ``name`` (the admin's policy for jobs), cached for
+        ``cache_seconds``; None when it is not installed."""
         return self._cached(
             f"/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/{quote(name)}"
         )
 
     def namespace(self, name: str) -> dict[str, Any] | None:
-        """Namespace ``name`` (its labels: the policy reads them), cached for a minute."""
+        """Namespace ``name`` (its labels: the policy reads them), cached for
+        ``cache_seconds``."""
         return self._cached(f"/api/v1/namespaces/{quote(name)}")
 
     def _cached(self, path: str) -> dict[str, Any] | None:
         now = time.monotonic()
         with self._nodes_lock:
             hit = self._objects.get(path)
-            if hit and now - hit[0] < NODE_CACHE_SECONDS:
+            if hit and now - hit[0] < self.cache_seconds:
                 return hit[1]
         try:
             obj: dict[str, Any] | None = self.api.request("GET", path)
@@ -243,11 +245,11 @@ class Cluster:
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     def node_labels(self, name: str) -> dict[str, str] | None:
-        """A node's labels (cached for a minute); None when it cannot be read."""
+        """A node's labels (cached for ``cache_seconds``); None when it cannot be read."""
         now = time.monotonic()
         with self._nodes_lock:
             cached = self._nodes.get(name)
-            if cached and now - cached[0] < NODE_CACHE_SECONDS:
+            if cached and now - cached[0] < self.cache_seconds:
                 return cached[1]
         try:
             node = self.api.request("GET", f"/api/v1/nodes/{quote(name)}")

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     settings = settings_from(args)
-    reconciler = Reconciler(Cluster(transport), settings, metrics)
+    reconciler = Reconciler(Cluster(transport, settings.cache_seconds), settings, metrics)
     registry = kopf.OperatorRegistry()
     handlers.register(registry)
     namespaces = args.namespaces or []

@@ -37,6 +37,9 @@ class Settings:
     force_delete_after: float = 60.0
     # the chart's ValidatingAdmissionPolicy, read back and applied to jobs admitted before it
     admission_policy: str = ""
+    # how long a node's labels, a namespace's labels or the admission policy, once read, is
+    # reused: a change to one reaches running jobs within this (plus a resync)
+    cache_seconds: float = 60.0
     # leader election: the Lease holds this long unrenewed (client-go's default)
     lease_duration: float = 15.0
     # a NetworkPolicy per job; its metrics ports open to these namespaces only
