@@ -20,9 +20,6 @@ from devcluster import components, config, kueue, nodes, pki, processes, realnod
 from devcluster.config import ClusterPaths
 
 DEFAULT_RUNNER_NODE = "devnode-0"
-RUNNER_FAKE_ASCEND = 8
-RUNNER_FAKE_GAUDI = 8
-RUNNER_HUGEPAGES_2MI = "8Gi"  # capacity only, so Gaudi pods (which request it) schedule
 
 
 class ClusterError(Exception):
@@ -56,13 +53,7 @@ def make_plan(paths: ClusterPaths, with_runner: bool) -> Plan:
         components.kube_scheduler(paths),
         components.kwok(paths, kwok_version),
     ]
-    runner = (
-        components.devnode(
-            paths, DEFAULT_RUNNER_NODE, RUNNER_FAKE_ASCEND, RUNNER_FAKE_GAUDI, RUNNER_HUGEPAGES_2MI
-        )
-        if with_runner
-        else None
-    )
+    runner = components.devnode(paths, DEFAULT_RUNNER_NODE) if with_runner else None
     return Plan(control_plane, runner)
 
 
@@ -207,10 +198,15 @@ def up(
             _wait_started(paths, comp, timeout=90)
             log(f"started {comp.name} in {time.monotonic() - started:.1f}s")
         register_fake_nodes(paths)
-    if plan.runner is not None and not _running(paths, plan.runner):
-        processes.start(plan.runner, paths.pids, paths.logs)
-        _wait_ready_node(paths, plan.runner.name, plan.runner.name)
-        log(f"started node runner {plan.runner.name}")
+    if plan.runner is not None:
+        argv = processes.running_argv(paths.pids, plan.runner.name)
+        if argv is not None and argv != plan.runner.argv:  # an older checkout's flags
+            log(f"restarting node runner {plan.runner.name} (not as planned)")
+            processes.stop(paths.pids, plan.runner.name, grace_seconds=60.0)
+        if not _running(paths, plan.runner):
+            processes.start(plan.runner, paths.pids, paths.logs)
+            _wait_ready_node(paths, plan.runner.name, plan.runner.name)
+            log(f"started node runner {plan.runner.name}")
     if with_node:
         start_node(paths, log)
     if with_kueue:

@@ -189,9 +189,7 @@ def kwok(paths: ClusterPaths, kwok_version: str) -> Component:
     return Component("kwok", argv, health_url=f"http://127.0.0.1:{config.KWOK_PORT}/healthz")
 
 
-def devnode(
-    paths: ClusterPaths, node_name: str, fake_ascend: int, fake_gaudi: int, hugepages_2mi: str
-) -> Component:
+def devnode(paths: ClusterPaths, node_name: str) -> Component:
     return Component(
         node_name,
         [
@@ -202,8 +200,5 @@ def devnode(
             f"--kubeconfig={paths.kubeconfig}",
             f"--node-name={node_name}",
             f"--state-dir={paths.root / node_name}",
-            f"--fake-ascend={fake_ascend}",
-            f"--fake-gaudi={fake_gaudi}",
-            f"--hugepages-2mi={hugepages_2mi}",
         ],
     )

@@ -28,7 +28,6 @@ from devnode.runner import Runner, RunnerConfig, RunnerError, install_signal_han
 DEFAULT_NODE = "devnode-0"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-_QUANTITY = re.compile(r"[0-9]+(Ki|Mi|Gi|Ti)?")
 
 
 class UsageError(Exception):
@@ -52,15 +51,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cpu", default=str(os.cpu_count() or 1), help="cpu capacity")
     run.add_argument("--memory", default=_total_memory(), help="memory capacity, e.g. 16Gi")
     run.add_argument("--max-pods", type=int, default=110)
-    run.add_argument("--fake-ascend", type=int, default=0, metavar="N", help="huawei.com/Ascend910")
-    run.add_argument("--fake-gaudi", type=int, default=0, metavar="N", help="habana.ai/gaudi")
-    run.add_argument(
-        "--hugepages-2mi",
-        default="0",
-        metavar="QUANTITY",
-        help="hugepages-2Mi capacity to advertise, e.g. 8Gi (Gaudi pods request it); "
-        "scheduling only: no huge pages are reserved",
-    )
     run.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--taint", action="append", default=[], metavar="KEY=VALUE:EFFECT")
     run.add_argument("--bridge", default=RUNNER_BRIDGE, help="host bridge (at most 6 characters)")
@@ -128,11 +118,6 @@ def build_config(args: argparse.Namespace) -> RunnerConfig:
         raise UsageError(f"--gateway {args.gateway!r}: {exc}") from None
     if gateway not in cidr:
         raise UsageError(f"--gateway {gateway}: not inside --pod-cidr {cidr}")
-    for flag, n in (("--fake-ascend", args.fake_ascend), ("--fake-gaudi", args.fake_gaudi)):
-        if n < 0:
-            raise UsageError(f"{flag} {n}: must be 0 or more")
-    if not _QUANTITY.fullmatch(args.hugepages_2mi):
-        raise UsageError(f"--hugepages-2mi {args.hugepages_2mi!r}: expected a quantity like 8Gi")
     if not 0 <= args.logs_port <= 65535:
         raise UsageError(f"--logs-port {args.logs_port}: must be 0-65535")
     exclude = tuple(net for net in (RUNNER_SPARE_POD_CIDR,) if net != cidr and net.subnet_of(cidr))
@@ -146,9 +131,6 @@ def build_config(args: argparse.Namespace) -> RunnerConfig:
         cpu=args.cpu,
         memory=args.memory,
         pods=args.max_pods,
-        ascend=args.fake_ascend,
-        gaudi=args.fake_gaudi,
-        hugepages_2mi=args.hugepages_2mi,
         labels=_pairs(args.label, "--label"),
         taints=_taints(args.taint),
         logs_port=args.logs_port,

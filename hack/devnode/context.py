@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devcluster.config import API_SERVER_PORT
-from devnode.devices import DeviceAllocator
 from devnode.envvars import configmap_data, secret_data
 from devnode.images import ImageRule
 from devnode.ipam import IPAllocator
@@ -29,7 +28,6 @@ class Context:
     state_dir: Path
     rules: tuple[ImageRule, ...]
     ipam: IPAllocator
-    devices: dict[str, DeviceAllocator]
     mountpoints: MountPoints
     pods: Store
     services: Store

@@ -7,13 +7,12 @@ import platform
 import threading
 from dataclasses import dataclass, field
 
-from devcluster.config import ASCEND_RESOURCE, GAUDI_RESOURCE, RUNNER_NODE_LABEL
+from devcluster.config import RUNNER_NODE_LABEL
 from devnode.kube import Kube, KubeError
 from devnode.timefmt import now_micro, now_rfc3339
 
 log = logging.getLogger(__name__)
 
-HUGEPAGES_2MI = "hugepages-2Mi"
 LEASE_SECONDS = 40
 LEASE_RENEW_S = 10
 STATUS_EVERY_S = 60
@@ -26,22 +25,12 @@ class NodeSpec:
     cpu: str
     memory: str
     pods: int
-    ascend: int = 0
-    gaudi: int = 0
-    hugepages_2mi: str = "0"
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict, ...] = ()
     logs_port: int = 0
 
     def capacity(self) -> dict[str, str]:
-        cap = {"cpu": self.cpu, "memory": self.memory, "pods": str(self.pods)}
-        if self.ascend:
-            cap[ASCEND_RESOURCE] = str(self.ascend)
-        if self.gaudi:
-            cap[GAUDI_RESOURCE] = str(self.gaudi)
-        if self.hugepages_2mi != "0":
-            cap[HUGEPAGES_2MI] = self.hugepages_2mi
-        return cap
+        return {"cpu": self.cpu, "memory": self.memory, "pods": str(self.pods)}
 
     def all_labels(self) -> dict[str, str]:
         return {
@@ -148,6 +137,14 @@ class NodeAgent(threading.Thread):
                 raise
             node = self.kube.request("POST", "/api/v1/nodes", node_manifest(self.spec))
         self.node_uid = node["metadata"]["uid"]
+        # A merge patch keeps the map keys it does not name: unset what an older run advertised.
+        stale = set((node.get("status") or {}).get("capacity") or {}) - set(self.spec.capacity())
+        if stale:
+            gone = dict.fromkeys(stale)
+            self.kube.merge_patch(
+                f"/api/v1/nodes/{self.spec.name}/status",
+                {"status": {"capacity": gone, "allocatable": gone}},
+            )
         self.patch_status(ready=True)
         self.renew_lease()
 

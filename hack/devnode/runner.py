@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from devcluster.apirelay import ApiRelay
-from devcluster.config import API_SERVER_PORT, ASCEND_RESOURCE, GAUDI_RESOURCE
+from devcluster.config import API_SERVER_PORT
 from devnode.context import Context
-from devnode.devices import DeviceAllocator
 from devnode.images import ImageRule
 from devnode.ipam import IPAllocator
 from devnode.kube import Kube, Store
@@ -168,14 +167,6 @@ class Runner:
             while not store.synced.wait(1):
                 if self.stopping.is_set():
                     raise SystemExit(0)
-        devices = {
-            resource: DeviceAllocator(count)
-            for resource, count in (
-                (ASCEND_RESOURCE, cfg.node.ascend),
-                (GAUDI_RESOURCE, cfg.node.gaudi),
-            )
-            if count
-        }
         ca_pem = Path(kube.ca_file).read_bytes() if kube.ca_file else b""
         return Context(
             kube=kube,
@@ -184,7 +175,6 @@ class Runner:
             state_dir=cfg.state_dir,
             rules=cfg.rules,
             ipam=IPAllocator(cfg.net.cidr, cfg.net.gateway, cfg.exclude),
-            devices=devices,
             mountpoints=MountPoints(cfg.state_dir / "mountpoints"),
             pods=stores["pods"],
             services=stores["services"],

@@ -9,16 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from devcluster.config import ASCEND_RESOURCE, REPO_ROOT
+from devcluster.config import REPO_ROOT
 from devnode import hosts, procs
 from devnode.context import Context
-from devnode.devices import (
-    ASCEND_ANNOTATION,
-    ascend_annotation,
-    ids_from_annotation,
-    requested,
-    visible_env,
-)
 from devnode.envvars import ConfigError, command_line, container_env
 from devnode.events import Event, post
 from devnode.images import match, path_for
@@ -75,7 +68,6 @@ class PodWorker:
         self.conditions: list[dict] = (pod.get("status") or {}).get("conditions") or []
         self.sent_status: dict | None = None
         self.hosts_text = ""
-        self.device_env: dict[str, str] = {}
         self.tokens: dict[tuple[str | None, int], tuple[bytes, float]] = {}
         self.deadline: float | None = None
         self.finished = False
@@ -150,7 +142,6 @@ class PodWorker:
             ctx.net.delete_pod(self.uid)
         self.setup_failures += 1
         self.pod_ip = ctx.ipam.allocate(self.uid, (self.pod.get("status") or {}).get("podIP"))
-        self._allocate_devices()
         for volume in self.pod["spec"].get("volumes", []):
             name, kind = volume["name"], kind_of(volume)
             if kind in ("hostPath", "persistentVolumeClaim"):
@@ -191,25 +182,6 @@ class PodWorker:
         if source is None:
             raise RuntimeError(f"persistentVolumeClaim {claim_name!r} is not bound yet")
         return source
-
-    def _allocate_devices(self) -> None:
-        annotations = self.pod["metadata"].get("annotations") or {}
-        self.device_env = {}
-        for resource, allocator in self.ctx.devices.items():
-            count = requested(self.pod, resource)
-            if not count:
-                continue
-            ids = allocator.allocate(
-                self.uid, count, ids_from_annotation(annotations.get(ASCEND_ANNOTATION))
-            )
-            self.device_env.update(visible_env(resource, ids, allocator.capacity))
-            if resource == ASCEND_RESOURCE:
-                value = ascend_annotation(self.name, self.ctx.node.ip, ids)
-                if annotations.get(ASCEND_ANNOTATION) != value:
-                    self.ctx.kube.merge_patch(
-                        f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
-                        {"metadata": {"annotations": {ASCEND_ANNOTATION: value}}},
-                    )
 
     def render_hosts(self) -> str:
         ns_pods = [p for p in self.ctx.pods.items() if p["metadata"]["namespace"] == self.namespace]
@@ -296,7 +268,6 @@ class PodWorker:
             "HOSTNAME": hostname,
             **rule.env,
             **self.ctx.service_env(),
-            **self.device_env,
         }
         env = container_env(
             self.pod,
@@ -519,6 +490,4 @@ class PodWorker:
             self.ctx.net.delete_pod(self.uid)
             self.netns = None
         self.ctx.ipam.release(self.uid)
-        for allocator in self.ctx.devices.values():
-            allocator.release(self.uid)
         self.ctx.mountpoints.release(self.uid)

@@ -22,11 +22,11 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
 
-from devnode.devices import ASCEND_ANNOTATION, ascend_annotation
+from densenet_operator.render import ranktable
 from tests.deploy.tools import rule_set
 from tests.operator.account import account_name, chart_kubeconfig, chart_rbac, token_kubeconfig
 from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
-from tests.operator.jobs import JobBuilder, on_kwok
+from tests.operator.jobs import JobBuilder, ascend_annotation, on_kwok
 from tests.polling import eventually
 
 pytestmark = pytest.mark.cluster
@@ -73,7 +73,7 @@ def used(events: list[dict[str, Any]]) -> set[Grant]:
 
 def act_as_device_plugin(jobs: Jobs, name: str, replicas: int) -> None:
     """What the Ascend device plugin does on a real node: annotate each scheduled pod with its
-    NPUs (kwok's fake nodes have no plugin; hack/devnode/devices.py is the runner's)."""
+    NPUs (kwok's fake nodes have no plugin; hack/deviceplugin is the real node's)."""
 
     def scheduled() -> list[kube_client.V1Pod] | None:
         pods = [p for p in jobs.pods(name) if p.spec.node_name and p.status.host_ip]
@@ -85,7 +85,7 @@ def act_as_device_plugin(jobs: Jobs, name: str, replicas: int) -> None:
         jobs.core.patch_namespaced_pod(
             pod.metadata.name,
             jobs.namespace,
-            {"metadata": {"annotations": {ASCEND_ANNOTATION: value}}},
+            {"metadata": {"annotations": {ranktable.ANNOTATION: value}}},
         )
 
 

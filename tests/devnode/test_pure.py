@@ -1,29 +1,15 @@
 """The runner's pure parts: what a pod sees (hosts, env, volume files), what the API is told
-(status, Ascend annotation), and how bad input is refused."""
+(status), and how bad input is refused."""
 
 from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 
 import pytest
 
-from devcluster.config import (
-    ASCEND_RESOURCE,
-    GAUDI_RESOURCE,
-    RUNNER_POD_CIDR,
-    RUNNER_SPARE_POD_CIDR,
-)
+from devcluster.config import RUNNER_POD_CIDR, RUNNER_SPARE_POD_CIDR
 from devnode import cli
-from devnode.devices import (
-    AllocationError,
-    DeviceAllocator,
-    ascend_annotation,
-    ids_from_annotation,
-    requested,
-    visible_env,
-)
 from devnode.envvars import ConfigError, command_line, container_env, expand
 from devnode.hosts import render_hosts
 from devnode.images import BUILTIN_RULES, ImageMapError, load_rules, match, path_for
@@ -265,25 +251,6 @@ class TestStatus:
         assert cs["lastState"]["terminated"]["exitCode"] == 1
 
 
-class TestDevices:
-    def test_annotation_format_and_distinct_ids_per_node(self):
-        alloc = DeviceAllocator(8)
-        a = alloc.allocate("u1", 4)
-        b = alloc.allocate("u2", 4)
-        assert a == [0, 1, 2, 3] and b == [4, 5, 6, 7]
-        with pytest.raises(AllocationError):
-            alloc.allocate("u3", 1)
-        alloc.release("u1")
-        assert alloc.allocate("u3", 2) == [0, 1]
-        value = json.loads(ascend_annotation("w-0", "10.89.0.1", b))
-        assert value["pod_name"] == "w-0" and value["server_id"] == value["host_ip"] == "10.89.0.1"
-        assert value["devices"][0] == {"device_id": "4", "device_ip": "192.168.100.105"}
-        assert ids_from_annotation(json.dumps(value)) == b
-        p = pod("w-0")
-        p["spec"]["containers"][0]["resources"] = {"limits": {ASCEND_RESOURCE: "8"}}
-        assert requested(p, ASCEND_RESOURCE) == 8
-
-
 class TestConfigAndCli:
     def test_image_rules_pick_the_venv_and_a_file_can_add_rules(self, tmp_path):
         assert ".venv-keras2" in match(BUILTIN_RULES, "registry/densenet-trainer:keras2").path[0]
@@ -312,7 +279,6 @@ class TestConfigAndCli:
             (["--bridge", "averylongname"], "--bridge"),
             (["--pod-cidr", "10.89.0.0/33"], "--pod-cidr"),
             (["--taint", "a=b"], "--taint"),
-            (["--hugepages-2mi", "8GB"], "--hugepages-2mi"),
             (["--kubeconfig", "/nonexistent/kubeconfig"], "--kubeconfig"),
         ],
     )
@@ -320,16 +286,6 @@ class TestConfigAndCli:
         code = cli.main(["run", "--state-dir", str(tmp_path), *argv])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and message in err[0] and "Traceback" not in err[0]
-
-    def test_gaudi_cards_come_with_the_habana_plugins_variables(self):
-        whole = visible_env(GAUDI_RESOURCE, list(range(8)), 8)
-        assert whole == {
-            "HABANA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
-            "HL_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
-        }
-        part = visible_env(GAUDI_RESOURCE, [2, 3], 8)
-        assert part["HABANA_VISIBLE_MODULES"] == part["HABANA_VISIBLE_DEVICES"] == "2,3"
-        assert visible_env(ASCEND_RESOURCE, [0, 1], 8) == {"ASCEND_VISIBLE_DEVICES": "0,1"}
 
     def test_logs_reader_names_the_missing_pod(self, capsys, tmp_path):
         log = tmp_path / "logs" / "ns1_w-0_uid" / "main"

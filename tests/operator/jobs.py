@@ -4,6 +4,7 @@ smallest valid job and set fields by dotted path."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,11 @@ def on_kwok(name: str, kind: str, per_pod: int, replicas: int = 2) -> JobBuilder
         .set("spec.scheduling.nodeSelector", FAKE)
         .set("spec.scheduling.tolerations", [FAKE_TOLERATION])
     )
+
+
+def ascend_annotation(pod_name: str, node_ip: str, device_ids: list[int]) -> str:
+    """The value of the Ascend device plugin's pod annotation (MindCluster's format) as the
+    real node's fake plugin writes it (hack/deviceplugin): device IPs 192.168.100.101 + id."""
+    devices = [{"device_id": str(i), "device_ip": f"192.168.100.{101 + i}"} for i in device_ids]
+    value = {"pod_name": pod_name, "server_id": node_ip, "host_ip": node_ip, "devices": devices}
+    return json.dumps(value, separators=(",", ":"))

@@ -11,7 +11,7 @@ from densenet_operator import schema
 from densenet_operator.lifecycle import creation_refused, decide, stuck_nodes
 from densenet_operator.pods import view
 from densenet_operator.settings import Settings
-from tests.operator.jobs import JobBuilder
+from tests.operator.jobs import JobBuilder, ascend_annotation
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 SETTINGS = Settings(backoff_base=10, backoff_max=300, pending_timeout=60, force_delete_after=60)
@@ -356,8 +356,6 @@ def test_a_pod_that_never_starts_gets_a_condition_with_the_schedulers_message():
 
 
 def test_ascend_rank_table_completes_from_annotations_and_resets_on_restart():
-    from devnode.devices import ascend_annotation
-
     builder = two_workers().accelerator("ascend", 8)
     obj = stored(builder, phase="Initializing", rankTable={"state": "initializing"})
     annotated = [

@@ -1,5 +1,5 @@
 """Ascend rank tables: both formats for 2 pods x 8 NPUs, seed 000's own table byte for byte,
-and completion from the device plugin's annotations as the node runner writes them."""
+and completion from the device plugin's annotations as the real node's fake plugin writes them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from densenet_operator import schema
 from densenet_operator.job import Job
 from densenet_operator.render import ranktable, render
-from devnode.devices import ascend_annotation
-from tests.operator.jobs import EXAMPLES, IMAGE, JobBuilder, load
+from tests.operator.jobs import EXAMPLES, IMAGE, JobBuilder, ascend_annotation, load
 
 # Seed 000's 8P sample, as printed in its README, with one change: pod_name is the pod's name
 # (<job>-worker-0) where the seed's hand-made file says "ascend8p".
@@ -158,7 +157,7 @@ def pod(index: int, annotation: str | None) -> dict:
 
 
 def plugin_pods() -> list[dict]:
-    # The node runner's annotation (hack/devnode): device IPs 192.168.100.101 + id.
+    # The fake device plugin's annotation (hack/deviceplugin): device IPs 192.168.100.101 + id.
     return [
         pod(1, ascend_annotation("dn-worker-1", "10.10.0.12", list(range(8)))),
         pod(0, ascend_annotation("dn-worker-0", "10.10.0.11", list(range(8)))),
