@@ -249,7 +249,7 @@ COREDNS_ROLE = "densenet:coredns"
 # The fake Ascend plugin annotates the pod it allocated for, as MindCluster's does.
 DEVICE_PLUGIN_ROLE = "densenet:fake-device-plugin"
 DEVICE_PLUGIN_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]}]
-# Fake accelerators the node advertises (hack/deviceplugin), as the node runner does.
+# Fake accelerators the node advertises (hack/deviceplugin, through the kubelet's API).
 # 2 MiB pages reserved from the kernel while the node runs (Gaudi pods request them; the
 # kubelet reports what the kernel has), given back at teardown.
 HUGEPAGES_2MI = 256

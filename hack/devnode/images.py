@@ -37,7 +37,7 @@ def _venv_rule(pattern: str, venv: str) -> ImageRule:
 
 # The documented table (hack/devnode/README.md). Anything unmatched runs with the host's PATH.
 BUILTIN_RULES: tuple[ImageRule, ...] = (
-    _venv_rule(r"densenet-trainer.*(keras2|gaudi)", ".venv-keras2"),
+    _venv_rule(r"densenet-trainer.*keras2", ".venv-keras2"),
     _venv_rule(r"densenet-trainer", ".venv"),
     _venv_rule(r"densenet-operator", ".venv"),
 )
