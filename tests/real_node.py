@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -24,15 +25,27 @@ TOLERATION = {"key": config.REAL_NODE_LABEL, "operator": "Exists", "effect": "No
 ON_THE_NODE = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
 # The images' user (the Dockerfiles' ARG UID): what a hostPath volume must let in.
 IMAGE_UID = 10001
+# The images `make images` built (its IMAGE_TAG), loaded into the node's containerd.
+IMAGE_TAG = os.environ.get("IMAGE_TAG", "dev")
+TRAINER_IMAGE = f"densenet-trainer:{IMAGE_TAG}"
 # Where its pods find the API server: the `kubernetes` Service's ClusterIP (kube-proxy).
 KUBERNETES_SERVICE_HOST = str(next(config.SERVICE_CIDR.hosts()))
 
 
 @pytest.fixture(scope="module")
-def real_node(cluster, trainer_image) -> Iterator[None]:
-    """The node for one test module, with the trainer image (tests.images.conftest) loaded."""
-    with running(cluster.paths, [trainer_image.name]):
+def real_node(cluster) -> Iterator[None]:
+    """The node for one test module, with the trainer image loaded."""
+    with running(cluster.paths, [TRAINER_IMAGE]):
         yield
+
+
+@pytest.fixture
+def fake_dir() -> Iterator[Path]:
+    """A host directory for the stand-in trainer (tests/operator/harness.py): its script and
+    the marker files its pods write as the images' user."""
+    path = host_dir("densenet-fake-trainer-", writable=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager
@@ -41,7 +54,10 @@ def running(paths: config.ClusterPaths, images: Sequence[str]) -> Iterator[None]
     already there), stopped on exit whatever happened."""
     try:
         devcluster.start_node(paths, log=print)
-        loaded = realnode.load_images(paths, list(images))
+        try:
+            loaded = realnode.load_images(paths, list(images))
+        except OSError as err:
+            pytest.fail(f"{err}: the node runs the images `make images` builds")
         print(f"loaded into the node's containerd: {loaded or 'nothing (already there)'}")
         yield
     finally:

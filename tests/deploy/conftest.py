@@ -16,3 +16,4 @@ from tests.deploy.cluster_fixtures import chart_crds, monitoring_crds  # noqa: E
 
 # The images `make images` built: the chart's end-to-end test runs them on the real node.
 from tests.images.conftest import operator_image, trainer_image  # noqa: E402, F401
+from tests.real_node import fake_dir, real_node  # noqa: E402, F401 - fixtures

@@ -25,6 +25,7 @@ JOB_RULES = {
     *{("", "services", v) for v in ("get", "create")},
     *{("", "configmaps", v) for v in ("get", "create", "patch")},
     ("", "events", "create"),
+    ("", "events", "list"),
     *{("networking.k8s.io", "networkpolicies", v) for v in ("get", "create")},
 }
 CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}

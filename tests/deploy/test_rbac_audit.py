@@ -25,7 +25,7 @@ from kubernetes.client.rest import ApiException
 from densenet_operator.render import ranktable
 from tests.deploy.tools import rule_set
 from tests.operator.account import account_name, chart_kubeconfig, chart_rbac, token_kubeconfig
-from tests.operator.harness import Jobs, OperatorProcess, fake_trainer
+from tests.operator.harness import Jobs, OperatorProcess, fake_trainer, real_node_job
 from tests.operator.jobs import JobBuilder, ascend_annotation, on_kwok
 from tests.polling import eventually
 
@@ -33,7 +33,6 @@ pytestmark = pytest.mark.cluster
 
 Grant = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 
-RUNNER = {"densenet.dev/node-runner": "true"}
 FINALIZERS = ("densenet.dev", "densenettrainingjobs/finalizers", "update")
 
 # Grants the operator needs that no request of its own shows, each with the reason.
@@ -89,8 +88,9 @@ def act_as_device_plugin(jobs: Jobs, name: str, replicas: int) -> None:
         )
 
 
+@pytest.mark.usefixtures("real_node")
 def test_the_operator_uses_every_grant_of_the_chart_and_nothing_else(
-    cluster, namespace, chart_crds, tmp_path
+    cluster, namespace, chart_crds, tmp_path, fake_dir
 ) -> None:
     jobs = Jobs(cluster.api_client(), namespace)
     # A pod not of the operator's holding the name of job "taken"'s first pod: the operator's
@@ -107,14 +107,21 @@ def test_the_operator_uses_every_grant_of_the_chart_and_nothing_else(
     try:
         # A crash, a whole-job restart, Succeeded: pods cleaned up, the job deleted by its TTL.
         cycle = (
-            JobBuilder("cycle")
-            .replicas(1)
-            .set("spec.scheduling.nodeSelector", RUNNER)
-            .set("spec.template", fake_trainer(tmp_path, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1))
+            real_node_job(JobBuilder("cycle").replicas(1))
+            .set("spec.template", fake_trainer(fake_dir, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1))
             .set("spec.runPolicy.cleanPodPolicy", "All")
             .set("spec.runPolicy.ttlSecondsAfterFinished", 2)
         )
         jobs.create(cycle.build())
+        # A volume the kubelet cannot mount: the pod stays ContainerCreating with no reason in
+        # its status, so the operator reads its Warning Events (list events).
+        unmountable = (
+            real_node_job(JobBuilder("nomount").replicas(1))
+            .set("spec.template", fake_trainer(fake_dir))
+            .set("spec.template.volumes", [{"name": "cm", "configMap": {"name": "absent"}}])
+            .set("spec.template.volumeMounts", [{"name": "cm", "mountPath": "/cm"}])
+        )
+        jobs.create(unmountable.build())
         # Ascend on fake nodes: the rank table ConfigMap completed from the pods' annotations;
         # Running, its chief on a --no-scrape-nodes node, which a progress read looks up.
         jobs.create(on_kwok("npu", "ascend", 1).build())
@@ -139,6 +146,14 @@ def test_the_operator_uses_every_grant_of_the_chart_and_nothing_else(
             )
 
         eventually(refused, timeout=60, what="taken's condition naming the foreign pod")
+        eventually(
+            lambda: (
+                "FailedMount"
+                in (jobs.condition("nomount", "PodsNotStarting") or {}).get("message", "")
+            ),
+            timeout=90,
+            what="nomount's PodsNotStarting naming the kubelet's FailedMount",
+        )
         eventually(lambda: jobs.gone("cycle"), timeout=120, what="cycle deleted by its TTL")
     finally:
         op.stop()

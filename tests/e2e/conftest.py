@@ -8,7 +8,7 @@ from tests.images.conftest import operator_image, trainer_image  # noqa: F401 - 
 from tests.operator.conftest import densenet_crd  # noqa: F401 - the session's CRD fixture
 from tests.operator.harness import Jobs
 from tests.operator.kueue_setup import kueue, priorities, quota  # noqa: F401 - fixtures
-from tests.real_node import real_node  # noqa: F401 - the real node, for a module
+from tests.real_node import fake_dir, real_node  # noqa: F401 - fixtures
 
 
 @pytest.fixture

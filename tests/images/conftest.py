@@ -4,7 +4,6 @@ fails the test (it never skips): `make test` builds the images first."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -13,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.operator.conftest import densenet_crd  # noqa: F401  (the CRD, installed once per run)
+from tests.real_node import IMAGE_TAG
 
 REPO = Path(__file__).resolve().parents[2]
-TAG = os.environ.get("IMAGE_TAG", "dev")
+TAG = IMAGE_TAG
 UID = "10001"  # the Dockerfiles' ARG UID
 
 

@@ -11,6 +11,7 @@ from tests.operator.harness import Jobs, OperatorProcess
 from tests.operator.jobs import REPO
 from tests.operator.kueue_setup import kueue, priorities, quota  # noqa: F401 - fixtures
 from tests.polling import eventually
+from tests.real_node import fake_dir, real_node  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")

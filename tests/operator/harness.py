@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import urllib.request
@@ -25,6 +24,7 @@ from tests.conftest import LocalCluster
 from tests.operator.account import chart_kubeconfig, fullname
 from tests.operator.jobs import JobBuilder
 from tests.polling import eventually
+from tests.real_node import NODE_SELECTOR, TOLERATION, TRAINER_IMAGE
 
 FAST = (
     "--resync-interval", "1", "--backoff-seconds", "1", "--pending-timeout", "3",
@@ -164,8 +164,9 @@ class Jobs:
         return None
 
 
-# A stand-in for densenet-train on the node runner: exits with $FAKE_EXIT after $FAKE_SLEEP
-# seconds (75 on SIGTERM, as the trainer does); with $FAKE_ONCE it fails only on its first run.
+# A stand-in for densenet-train, first on PATH in a pod from the trainer image: exits with
+# $FAKE_EXIT after $FAKE_SLEEP seconds (75 on SIGTERM, as the trainer does); with $FAKE_ONCE it
+# fails only on its first run.
 FAKE_TRAINER = """#!/bin/sh
 trap 'echo "fake trainer: SIGTERM"; exit 75' TERM
 echo "fake trainer $HOSTNAME: $*"
@@ -177,17 +178,16 @@ exit "${FAKE_EXIT:-0}"
 """
 
 
-# Where the pods see the test's directory: mounted as a volume, since a trainer pod's /tmp
-# (where pytest's directories live) is an emptyDir of its own.
+# Where the pods see the test's directory (a hostPath volume).
 FAKE_MOUNT = "/fake-trainer"
 
 
 def fake_trainer(directory: Path, **env: str | int) -> dict[str, list[dict[str, Any]]]:
-    """spec.template env, volumes and volumeMounts that put the stand-in first on PATH (pods on
-    the node runner are host processes; ``directory`` is mounted at FAKE_MOUNT)."""
+    """spec.template env, volumes and volumeMounts that put the stand-in first on PATH in the
+    trainer container (``directory``, from the fake_dir fixture, is mounted at FAKE_MOUNT)."""
     script = directory / "densenet-train"
     script.write_text(FAKE_TRAINER)
-    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    script.chmod(0o755)
     base = {"PATH": f"{FAKE_MOUNT}:/usr/bin:/bin", "FAKE_DIR": FAKE_MOUNT}
     return {
         "env": [{"name": k, "value": str(v)} for k, v in {**base, **env}.items()],
@@ -196,16 +196,16 @@ def fake_trainer(directory: Path, **env: str | int) -> dict[str, list[dict[str, 
     }
 
 
-# The label that selects the node runner, where pods are real processes on this machine.
-RUNNER = {"densenet.dev/node-runner": "true"}
+def on_node(name: str, directory: Path, replicas: int = 2, **env: str | int) -> JobBuilder:
+    """A job whose pods run the stand-in trainer in containers from the trainer image on the
+    real node (it sleeps FAKE_SLEEP, exits FAKE_EXIT, exits 75 on SIGTERM)."""
+    return real_node_job(JobBuilder(name).replicas(replicas)).set(
+        "spec.template", fake_trainer(directory, **env)
+    )
 
 
-def on_runner(name: str, tmp_path: Path, replicas: int = 2, **env: str | int) -> JobBuilder:
-    """A job whose pods run the stand-in trainer as real processes on the node runner (it
-    sleeps FAKE_SLEEP, exits FAKE_EXIT, exits 75 on SIGTERM)."""
-    return (
-        JobBuilder(name)
-        .replicas(replicas)
-        .set("spec.scheduling.nodeSelector", RUNNER)
-        .set("spec.template", fake_trainer(tmp_path, **env))
+def real_node_job(builder: JobBuilder) -> JobBuilder:
+    """`builder` on the real node, from the trainer image `make images` built."""
+    return builder.set("spec.image", TRAINER_IMAGE).set(
+        "spec.scheduling", {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
     )

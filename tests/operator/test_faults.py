@@ -12,13 +12,12 @@ import pytest
 from kubernetes import client as kube_client
 from kubernetes.client.rest import ApiException
 
-from tests.operator.harness import Jobs, fake_trainer
+from tests.operator.harness import Jobs, fake_trainer, real_node_job
 from tests.operator.jobs import JobBuilder, on_kwok
 from tests.polling import eventually
 
 pytestmark = pytest.mark.cluster
 
-RUNNER = {"densenet.dev/node-runner": "true"}
 # Creation retries stay quick however long a test keeps them refused.
 SHORT_BACKOFF = ("--backoff-max", "2")
 
@@ -203,8 +202,9 @@ def test_a_deleted_rank_table_configmap_is_written_again(jobs, operator):
     jobs.wait_phase("tablecm", "Initializing", timeout=60)
 
 
+@pytest.mark.usefixtures("real_node")
 def test_a_restart_is_recorded_before_the_old_pods_are_deleted(
-    jobs, operator, api_client, tmp_path
+    jobs, operator, api_client, fake_dir
 ):
     """The API refuses pod deletions: the restart the crash caused is in the status all the
     same (attempt and restarts written first), so a crash of the operator or a failed delete
@@ -223,8 +223,8 @@ def test_a_restart_is_recorded_before_the_old_pods_are_deleted(
         wait_denied(lambda: jobs.core.delete_namespaced_pod(probe.metadata.name, jobs.namespace,
                                                              dry_run="All"))  # fmt: skip
         operator()
-        template = fake_trainer(tmp_path, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1)
-        job = JobBuilder("order").replicas(2).set("spec.scheduling.nodeSelector", RUNNER)
+        template = fake_trainer(fake_dir, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1)
+        job = real_node_job(JobBuilder("order").replicas(2))
         jobs.create(job.set("spec.template", template).build())
         status = eventually(
             lambda: (s := jobs.status("order")).get("restarts") == 1 and s, timeout=60,

@@ -15,12 +15,12 @@ from kubernetes import client as kube_client
 
 from tests.deploy.test_rbac_audit import audit_events, granted, used
 from tests.operator.account import account_name, chart_rbac
-from tests.operator.harness import Jobs, OperatorProcess, on_runner
+from tests.operator.harness import Jobs, OperatorProcess, on_node
 from tests.operator.jobs import on_kwok
 from tests.operator.kueue_setup import KUEUE, QUEUE, WITH_KUEUE, gated, in_queue, queued
 from tests.polling import eventually
 
-pytestmark = [pytest.mark.cluster]
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("real_node")]
 
 
 @pytest.fixture
@@ -52,10 +52,10 @@ def all_running(jobs: Jobs, name: str, count: int) -> bool:
 
 
 def test_a_second_job_is_queued_with_kueues_reason_and_runs_when_the_first_ends(
-    jobs, kueue_operator, quota, cluster, tmp_path
+    jobs, kueue_operator, quota, cluster, fake_dir
 ):
     quota(2)
-    jobs.create(in_queue(on_runner("first", tmp_path, FAKE_SLEEP=15)).build())
+    jobs.create(in_queue(on_node("first", fake_dir, FAKE_SLEEP=15)).build())
     eventually(lambda: all_running(jobs, "first", 2), timeout=60, what="first's pods Running")
     for pod in jobs.pods("first"):
         # Kueue's webhook took the group: its label, and the gate it then lifted.
@@ -109,18 +109,18 @@ def test_a_second_job_is_queued_with_kueues_reason_and_runs_when_the_first_ends(
 
 
 def test_a_preempted_job_waits_gated_then_runs_again_without_a_counted_restart(
-    jobs, kueue_operator, quota, priorities, tmp_path
+    jobs, kueue_operator, quota, priorities, fake_dir
 ):
     """A high-priority job takes the quota: Kueue evicts the low one's group, its workers
     get SIGTERM and exit 75 (a trainer's checkpoint-and-stop), the operator counts a
     preemption, not a restart, and says Kueue's words; the next attempt's pods wait gated
     until the high job ends, then run."""
     quota(2, preempt=True)
-    low = in_queue(on_runner("low", tmp_path, FAKE_SLEEP=600))
+    low = in_queue(on_node("low", fake_dir, FAKE_SLEEP=600))
     jobs.create(low.set("spec.scheduling.priorityClassName", priorities.low).build())
     jobs.wait_phase("low", "Running", timeout=60)
 
-    high = in_queue(on_runner("high", tmp_path, FAKE_SLEEP=5))
+    high = in_queue(on_node("high", fake_dir, FAKE_SLEEP=5))
     jobs.create(high.set("spec.scheduling.priorityClassName", priorities.high).build())
     eventually(lambda: queued(jobs, "low"), timeout=60, what="low Queued after its eviction")
     status = jobs.status("low")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from densenet_operator import schema
-from densenet_operator.lifecycle import creation_refused, decide, stuck_nodes
-from densenet_operator.pods import view
+from densenet_operator.lifecycle import creation_refused, decide, silent_pending, stuck_nodes
+from densenet_operator.pods import newest_warning, view
 from densenet_operator.settings import Settings
 from tests.operator.jobs import JobBuilder, ascend_annotation
 
@@ -153,6 +153,28 @@ def test_the_restart_names_the_failure_that_came_first(worker_0_end, cause):
     plan = run(stored(two_workers()), pods)
     restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
     assert f"from its last checkpoint: {cause};" in restarting["message"], restarting["message"]
+
+
+def test_a_pod_silent_about_why_it_is_pending_is_reported_with_its_warning_event():
+    """A kubelet that cannot mount a volume leaves the pod ContainerCreating with no message
+    in its status; the Warning Event it posts is what PodsNotStarting says."""
+    creating = {"containerStatuses": [
+        {"name": "trainer", "state": {"waiting": {"reason": "ContainerCreating"}}}
+    ]}  # fmt: skip
+    pods = [view(pod(0, phase="Pending", status=creating))]
+    late = NOW  # the pod was created 60 s before: the pending timeout
+    assert silent_pending(pods, NOW - timedelta(seconds=30), SETTINGS) == []  # not yet
+    assert silent_pending(pods, late, SETTINGS) == ["dn-worker-0"]
+    warning = newest_warning([
+        {"reason": "FailedMount", "message": "old", "lastTimestamp": "2026-11-24T12:00:01Z"},
+        {"reason": "FailedMount", "message": 'configmap "cm" not found ',
+         "lastTimestamp": "2026-11-24T12:00:09Z"},
+    ])  # fmt: skip
+    assert warning == 'FailedMount: configmap "cm" not found'
+    obj = stored(JobBuilder("dn").replicas(1))
+    plan = decide(obj, pods, late, SETTINGS, pod_warnings={"dn-worker-0": warning})
+    condition = next(c for c in plan.status["conditions"] if c["type"] == "PodsNotStarting")
+    assert condition["message"] == f"dn-worker-0: ContainerCreating: {warning}"
 
 
 def test_preemption_restarts_at_once_without_counting():

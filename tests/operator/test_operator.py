@@ -1,5 +1,6 @@
-"""The operator against the real API server: kwok nodes for scale, the node runner for real
-processes. Each test runs its own `densenet-operator run` for its own namespace."""
+"""The operator against the real API server: kwok nodes for scale, the real node (containerd and
+the kubelet, pods from the trainer image) for real processes. Each test runs its own
+`densenet-operator run` for its own namespace."""
 
 from __future__ import annotations
 
@@ -7,20 +8,21 @@ import pytest
 from kubernetes import client as kube_client
 
 from tests.network import TINY_ARGS
-from tests.operator.harness import RUNNER, OperatorProcess, fake_trainer, on_runner
+from tests.operator.harness import OperatorProcess, fake_trainer, on_node, real_node_job
 from tests.operator.jobs import JobBuilder, on_kwok
 from tests.polling import eventually
 
-pytestmark = pytest.mark.cluster
+# The real node for the module (started once; the kwok tests do not need it).
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("real_node")]
 
 
 @pytest.mark.parametrize(
     ("code", "reason"),
     [(2, "UsageError"), (3, "DataError"), (4, "Diverged"), (5, "MissingDevice")],
 )
-def test_exit_codes_no_retry_can_fix_fail_the_job(jobs, operator, tmp_path, code, reason):
+def test_exit_codes_no_retry_can_fix_fail_the_job(jobs, operator, fake_dir, code, reason):
     operator()
-    jobs.create(on_runner("perm", tmp_path, FAKE_EXIT=code).build())
+    jobs.create(on_node("perm", fake_dir, FAKE_EXIT=code).build())
     status = jobs.wait_phase("perm", "Failed")
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == reason
@@ -29,9 +31,9 @@ def test_exit_codes_no_retry_can_fix_fail_the_job(jobs, operator, tmp_path, code
     assert status["attempt"] == 0
 
 
-def test_a_crash_restarts_the_whole_job_which_then_succeeds(jobs, operator, tmp_path):
+def test_a_crash_restarts_the_whole_job_which_then_succeeds(jobs, operator, fake_dir):
     op = operator()
-    jobs.create(on_runner("crash", tmp_path, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1).build())
+    jobs.create(on_node("crash", fake_dir, FAKE_EXIT=1, FAKE_ONCE=1, FAKE_SLEEP=1).build())
     status = jobs.wait_phase("crash", "Succeeded")
     assert status["restarts"] >= 1
     assert status["attempt"] == status["restarts"] + status.get("preemptions", 0)
@@ -42,16 +44,16 @@ def test_a_crash_restarts_the_whole_job_which_then_succeeds(jobs, operator, tmp_
     assert any(e.reason == "WorkerFailed" and "exited 1" in e.message for e in events)
 
 
-def test_a_running_job_with_no_step_is_stalled_and_restarted_when_asked(jobs, operator, tmp_path):
+def test_a_running_job_with_no_step_is_stalled_and_restarted_when_asked(jobs, operator, fake_dir):
     op = operator()
     # Trainers that start and never report a step (the stand-in serves no /metrics).
-    quiet = on_runner("quiet", tmp_path, FAKE_SLEEP=900).set(
+    quiet = on_node("quiet", fake_dir, FAKE_SLEEP=900).set(
         "spec.runPolicy.progressDeadlineSeconds", 30
     )
     jobs.create(quiet.build())
     # A second job, which restarts when stalled, runs alongside (both wait the same deadline).
     jobs.create(
-        on_runner("kick", tmp_path, FAKE_SLEEP=900)
+        on_node("kick", fake_dir, FAKE_SLEEP=900)
         .set("spec.runPolicy.progressDeadlineSeconds", 30)
         .set("spec.runPolicy.stalledAction", "Restart")
         .build()
@@ -87,18 +89,18 @@ def test_a_running_job_with_no_step_is_stalled_and_restarted_when_asked(jobs, op
     assert "stalled: no step since the workers started" in restarting["message"]
 
 
-def test_preemption_does_not_count_against_backoff_limit(jobs, operator, tmp_path):
+def test_preemption_does_not_count_against_backoff_limit(jobs, operator, fake_dir):
     operator()
-    job = on_runner("preempt", tmp_path, FAKE_EXIT=75, FAKE_ONCE=1, FAKE_SLEEP=1)
+    job = on_node("preempt", fake_dir, FAKE_EXIT=75, FAKE_ONCE=1, FAKE_SLEEP=1)
     jobs.create(job.set("spec.runPolicy.backoffLimit", 0).build())
     status = jobs.wait_phase("preempt", "Succeeded")
     assert status["restarts"] == 0
     assert status["preemptions"] >= 1
 
 
-def test_backoff_limit_exhausted_fails_with_the_last_cause(jobs, operator, tmp_path):
+def test_backoff_limit_exhausted_fails_with_the_last_cause(jobs, operator, fake_dir):
     operator()
-    job = on_runner("limit", tmp_path, FAKE_EXIT=1).set("spec.runPolicy.backoffLimit", 1)
+    job = on_node("limit", fake_dir, FAKE_EXIT=1).set("spec.runPolicy.backoffLimit", 1)
     jobs.create(job.build())
     jobs.wait_phase("limit", "Failed")
     failed = jobs.condition("limit", "Failed")
@@ -107,25 +109,25 @@ def test_backoff_limit_exhausted_fails_with_the_last_cause(jobs, operator, tmp_p
     assert jobs.status("limit")["restarts"] == 1
 
 
-def test_deadline_fails_the_job_and_stops_its_pods(jobs, operator, tmp_path):
+def test_deadline_fails_the_job_and_stops_its_pods(jobs, operator, fake_dir):
     operator()
-    job = on_runner("deadline", tmp_path, FAKE_SLEEP=600)
+    job = on_node("deadline", fake_dir, FAKE_SLEEP=600)
     jobs.create(job.set("spec.runPolicy.activeDeadlineSeconds", 4).build())
     jobs.wait_phase("deadline", "Failed", timeout=60)
     assert jobs.condition("deadline", "Failed")["reason"] == "DeadlineExceeded"
     eventually(lambda: not jobs.pods("deadline"), timeout=60, what="pods deleted")
 
 
-def test_ttl_deletes_the_finished_job_and_its_children(jobs, operator, tmp_path):
+def test_ttl_deletes_the_finished_job_and_its_children(jobs, operator, fake_dir):
     operator()
-    job = on_runner("ttl", tmp_path, replicas=1).set("spec.runPolicy.ttlSecondsAfterFinished", 1)
+    job = on_node("ttl", fake_dir, replicas=1).set("spec.runPolicy.ttlSecondsAfterFinished", 1)
     jobs.create(job.build())
     eventually(lambda: jobs.gone("ttl"), timeout=90, what="the job deleted by its TTL")
 
 
-def test_suspend_deletes_the_pods_and_resume_brings_them_back(jobs, operator, tmp_path):
+def test_suspend_deletes_the_pods_and_resume_brings_them_back(jobs, operator, fake_dir):
     operator()
-    jobs.create(on_runner("pause", tmp_path, FAKE_SLEEP=600).build())
+    jobs.create(on_node("pause", fake_dir, FAKE_SLEEP=600).build())
     jobs.wait_phase("pause", "Running")
     jobs.patch("pause", {"spec": {"runPolicy": {"suspend": True}}})
     jobs.wait_phase("pause", "Suspended")
@@ -137,12 +139,12 @@ def test_suspend_deletes_the_pods_and_resume_brings_them_back(jobs, operator, tm
     assert len(jobs.pods("pause")) == 2
 
 
-def test_a_missing_configmap_gives_a_clear_condition_not_a_crash_loop(jobs, operator, tmp_path):
+def test_a_missing_configmap_gives_a_clear_condition_not_a_crash_loop(jobs, operator, fake_dir):
     op = operator()
     missing = {"configMapKeyRef": {"name": "no-such-config", "key": "k"}}
-    template = fake_trainer(tmp_path)
+    template = fake_trainer(fake_dir)
     template["env"].append({"name": "FROM_MISSING", "valueFrom": missing})
-    job = JobBuilder("badref").set("spec.scheduling.nodeSelector", RUNNER)
+    job = real_node_job(JobBuilder("badref"))
     jobs.create(job.set("spec.template", template).build())
 
     def reported() -> dict | None:
@@ -271,8 +273,7 @@ def test_pods_on_fake_nodes_are_never_dialled(jobs, operator):
 def test_progress_of_a_real_trainer_reaches_the_status(jobs, operator):
     operator("--progress-interval", "2")
     job = (
-        JobBuilder("live")
-        .set("spec.scheduling.nodeSelector", RUNNER)
+        real_node_job(JobBuilder("live"))
         .set("spec.dataset", {"format": "synthetic", "numClasses": 10, "imageSize": 32})
         .set(
             "spec.training",
@@ -303,10 +304,10 @@ def test_progress_of_a_real_trainer_reaches_the_status(jobs, operator):
     assert printed["step"] <= 400
 
 
-def test_a_volume_the_pods_cannot_mount_gives_a_clear_condition(jobs, operator, tmp_path):
+def test_a_volume_the_pods_cannot_mount_gives_a_clear_condition(jobs, operator, fake_dir):
     operator()
     job = (
-        on_runner("badvol", tmp_path, replicas=1)
+        on_node("badvol", fake_dir, replicas=1)
         .set("spec.template.volumes", [{"name": "extra", "configMap": {"name": "absent-cm"}}])
         .set("spec.template.volumeMounts", [{"name": "extra", "mountPath": "/extra"}])
     )

@@ -32,6 +32,7 @@ from kubernetes import client as kube_client
 from . import kueue
 from .job import MANAGER
 from .lifecycle import Event, timestamp
+from .pods import newest_warning
 from .schema import GROUP, PLURAL, VERSION
 
 TIMEOUT = 30.0
@@ -190,6 +191,17 @@ class Cluster:
             if err.status == 404:
                 return None
             raise
+
+    def pod_warning(self, namespace: str, pod: str) -> str:
+        """The newest Warning Event on pod ``pod`` ("FailedMount: ..."), or "" when there is
+        none. A kubelet says why a pod stays ContainerCreating (a volume it cannot mount, a
+        sandbox it cannot create) only in Events, not in the pod's status."""
+        selector = f"involvedObject.kind=Pod,involvedObject.name={pod},type=Warning"
+        listed = self.api.request(
+            "GET", f"/api/v1/namespaces/{quote(namespace)}/events",
+            params={"fieldSelector": selector},
+        )  # fmt: skip
+        return newest_warning(listed.get("items") or [])
 
     def workload(self, namespace: str, group: str) -> dict[str, Any] | None:
         """Kueue's Workload of pod group ``group`` (named after it); None when Kueue has not

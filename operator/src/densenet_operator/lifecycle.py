@@ -118,9 +118,12 @@ class Decider:
         nodes_ready: Mapping[str, bool | None] | None = None,
         violations: list[str] | None = None,
         queue_message: str = "",
+        pod_warnings: Mapping[str, str] | None = None,
     ) -> None:
         self.job = job
         self.queue_message = queue_message  # Kueue's reason the group waits (kueue.py)
+        # pod -> its newest Warning Event, for pods silent_pending() names
+        self.pod_warnings = pod_warnings or {}
         self.nodes_ready = nodes_ready or {}  # node -> Ready (None: gone), for stuck pods
         self.violations = violations or []  # the admin policy's refusals (admission.py)
         self.obj = obj
@@ -438,7 +441,11 @@ class Decider:
                 continue  # a gated pod is queued (the Queued condition), not stuck
             waited = (self.now - pod.created).total_seconds()
             if waited >= self.settings.pending_timeout:
-                detail = pod.not_started_message or "no message from the scheduler or kubelet"
+                detail = (
+                    pod.not_started_message
+                    or self.pod_warnings.get(pod.name)
+                    or "no message from the scheduler or kubelet"
+                )
                 stuck.append(f"{pod.name}: {pod.not_started_reason or 'Pending'}: {detail}")
             else:
                 self.plan.due_in(self.settings.pending_timeout - waited)
@@ -567,6 +574,21 @@ def stuck_nodes(pods: list[PodView], now: datetime, settings: Settings) -> set[s
     }
 
 
+def silent_pending(pods: list[PodView], now: datetime, settings: Settings) -> list[str]:
+    """Pods Pending past the pending timeout whose status says nothing of why (a kubelet
+    reports a volume it cannot mount only as an Event): the decision reads their Warnings."""
+    return [
+        p.name
+        for p in pods
+        if p.phase == PENDING
+        and not p.deleting
+        and not p.not_started_message
+        and kueue.ADMISSION_GATE not in p.gates
+        and p.created is not None
+        and (now - p.created).total_seconds() >= settings.pending_timeout
+    ]
+
+
 def creation_refused(
     status: dict[str, Any], message: str, now: datetime, settings: Settings
 ) -> tuple[float, Event]:
@@ -593,6 +615,7 @@ def decide(
     *,
     violations: list[str] | None = None,
     queue_message: str = "",
+    pod_warnings: Mapping[str, str] | None = None,
 ) -> Plan:
     """The next status of job ``obj`` (a defaulted DenseNetTrainingJob as stored) and the
     actions that get there, given every pod it owns and the readiness of the nodes of pods
@@ -606,4 +629,5 @@ def decide(
         nodes_ready=nodes_ready,
         violations=violations,
         queue_message=queue_message,
+        pod_warnings=pod_warnings,
     ).decide()

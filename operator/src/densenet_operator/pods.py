@@ -203,3 +203,21 @@ def first_cause(failed: list[PodView]) -> PodView:
     memory before one that crashed, as a survivor does when its collective loses a peer."""
     never = datetime.max.replace(tzinfo=UTC)
     return min(failed, key=lambda p: (p.finished or never, not p.killed, p.index))
+
+
+def newest_warning(events: list[dict[str, Any]]) -> str:
+    """"Reason: message" of the newest of a pod's Warning Events ("" when there is none)."""
+
+    def when(event: dict[str, Any]) -> str:
+        meta = event.get("metadata") or {}
+        return (
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or meta.get("creationTimestamp")
+            or ""
+        )
+
+    if not events:
+        return ""
+    newest = max(events, key=when)
+    return f"{newest.get('reason') or 'Warning'}: {(newest.get('message') or '').strip()}"

@@ -166,6 +166,10 @@ class Reconciler:
             nodes,
             violations=self.violations(obj),
             queue_message=self.queue_message(namespace, pods),
+            pod_warnings={
+                pod: self.cluster.pod_warning(namespace, pod)
+                for pod in lifecycle.silent_pending(pods, now, self.settings)
+            },
         )
         self.apply(obj, plan, now)
 

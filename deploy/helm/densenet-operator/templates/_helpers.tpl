@@ -135,10 +135,12 @@ log, no more and no less.
   resources: [configmaps]
   verbs: [get, create, patch]
 # Events on jobs (phase changes, restarts with their cause): core/v1, as `kubectl describe`
-# shows them (kube.py post_event).
+# shows them (kube.py post_event). List: a pod's Warning Events, read when it stays Pending with
+# no reason in its status (a volume the kubelet cannot mount), for PodsNotStarting
+# (kube.py pod_warning).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
 {{- if .Values.networkPolicy.enabled }}
 # The job's NetworkPolicy (render.render_network_policy): created with the job, get on a 409.
 - apiGroups: [networking.k8s.io]
