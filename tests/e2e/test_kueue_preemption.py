@@ -1,13 +1,14 @@
 """Preemption through a real Kueue that loses no step: a real 2-worker training job of low
-priority runs admitted by Kueue; a high-priority job needs the quota; Kueue stops the low
-job's pod group, every trainer checkpoints on SIGTERM at one step and exits 75; the operator
-counts a preemption (not a restart), the job waits Queued with its next pods gated, and once
-the high job has succeeded it is admitted again, resumes at exactly the step it stopped at,
-and ends Succeeded at the same final step as an uninterrupted run, restarts 0, preemptions 1,
-no step lost."""
+priority, in containers from `densenet-trainer:dev` on the real node, runs admitted by Kueue; a
+high-priority job needs the quota; Kueue stops the low job's pod group, every trainer
+checkpoints on SIGTERM at one step and exits 75; the operator counts a preemption (not a
+restart), the job waits Queued with its next pods gated, and once the high job has succeeded it
+is admitted again, resumes at exactly the step it stopped at, and ends Succeeded at the same
+final step as an uninterrupted run, restarts 0, preemptions 1, no step lost."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import pytest
 
 from devdata.digits import write_dataset
 from tests.e2e.test_recovery import ChiefLog, digits_job
-from tests.operator.harness import OperatorProcess, on_runner
+from tests.operator.harness import OperatorProcess, on_node
 from tests.operator.kueue_setup import GANG, WITH_KUEUE, gated, in_queue, queued
 from tests.polling import eventually
+from tests.real_node import TRAINER_IMAGE, host_dir
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -26,7 +28,7 @@ NEVER = 100_000  # no periodic checkpoint: only the one written on SIGTERM can r
 
 
 def low_job(data: Path, checkpoints: Path, priority: str) -> dict:
-    job = digits_job(data, checkpoints)
+    job = digits_job(data, checkpoints, TRAINER_IMAGE)
     job["metadata"]["name"] = "low"
     job["spec"]["training"]["maxSteps"] = MAX_STEPS
     job["spec"]["checkpoint"]["everySteps"] = NEVER
@@ -34,13 +36,14 @@ def low_job(data: Path, checkpoints: Path, priority: str) -> dict:
     return job
 
 
+@pytest.mark.usefixtures("real_node")
 def test_a_preempted_training_resumes_at_its_exact_step_and_finishes(
-    cluster, jobs, quota, priorities, tmp_path
+    cluster, jobs, quota, priorities, *, tmp_path, fake_dir
 ):
     quota(2, preempt=True)
-    data, checkpoints = tmp_path / "digits", tmp_path / "ckpt"
+    data = host_dir("densenet-digits-")
+    checkpoints = host_dir("densenet-checkpoints-", writable=True)
     write_dataset(data)
-    checkpoints.mkdir()
     operator = OperatorProcess(
         cluster, jobs.namespace, tmp_path, "--progress-interval", "2", chart_values=WITH_KUEUE
     ).start()
@@ -49,7 +52,7 @@ def test_a_preempted_training_resumes_at_its_exact_step_and_finishes(
         log = ChiefLog(checkpoints / "low" / "densenet121.log")
         log.wait_step(20)
 
-        high = in_queue(on_runner("high", tmp_path, FAKE_SLEEP=10))
+        high = in_queue(on_node("high", fake_dir, FAKE_SLEEP=10))
         jobs.create(high.set("spec.scheduling.priorityClassName", priorities.high).build())
         arrived = time.monotonic()
         stopped_at = eventually(
@@ -78,3 +81,5 @@ def test_a_preempted_training_resumes_at_its_exact_step_and_finishes(
         )
     finally:
         operator.stop()
+        shutil.rmtree(data)
+        shutil.rmtree(checkpoints)
