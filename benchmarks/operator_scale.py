@@ -291,7 +291,7 @@ class Bench:
     def start(cls, total_pods: int, gaudi: bool = False) -> Bench:
         paths = ClusterPaths.default()
         was_running = all(healthy for _, _, healthy in devcluster.status(paths))
-        kubeconfig = devcluster.up(paths, with_runner=False, log=lambda _m: None)
+        kubeconfig = devcluster.up(paths, log=lambda _m: None)
         kube_config.load_kube_config(str(kubeconfig))
         core = kube_client.CoreV1Api()
         run_id = uuid.uuid4().hex[:6]

@@ -1,10 +1,10 @@
-"""Where a restart's time goes: SIGKILL worker 1 of a real 2-worker CPU job (node runner, real
-trainers, the real `densenet-operator run`) --kills times and print, per kill, the seconds from
-the kill until each stage, and the medians:
+"""Where a restart's time goes: SIGKILL worker 1 of a real 2-worker CPU job (the local cluster's
+real node, trainers from `densenet-trainer:dev`, the real `densenet-operator run`) --kills
+times and print, per kill, the seconds from the kill until each stage, and the medians:
 
   detect    the operator counted the restart (status.restarts moved)
   teardown  no pod of the killed attempt is left (survivors stopped, 1 s grace)
-  pods      both new pods Running (the node runner started their containers)
+  pods      both new pods Running (the kubelet started their containers)
   started   the new chief logged "started: rank 0 of 2" (Python and TensorFlow loaded, both
             workers joined the TF cluster)
   restore   the new chief logged "resumed from ... at step N" (model built, checkpoint
@@ -16,10 +16,12 @@ checkpoint interval, --checkpoint-every).
 
     .venv/bin/python benchmarks/recovery.py [--kills 5]     # ~10 min on 2 cores, needs root
 
-Uses the local cluster with its node runner (`make cluster-up`), or starts one and stops it at
-the end. The job trains synthetic 32x32 images, batch 8, one step per host loop, a line per step,
-with `backoffLimit: 1000`. The operator's restart backoff is --backoff (default 1 s here; the
-operator's own default, 10 s doubled per restart, is added to "pods" when it applies).
+Uses the local cluster and its real node (`make cluster-up DEVCLUSTER_ARGS="--with node"`), or
+starts them and stops what it started at the end; the trainer image comes from the Docker
+daemon (`make images`; IMAGE_TAG, default dev). The job trains synthetic 32x32 images, batch
+8, one step per host loop, a line per step, with `backoffLimit: 1000`. The operator's restart
+backoff is --backoff (default 1 s here; the operator's own default, 10 s doubled per restart, is
+added to "pods" when it applies).
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ from operator_scale import wait_established
 from densenet_contract import labels
 from densenet_operator import schema
 from devcluster import cluster as devcluster
-from devcluster.config import RUNNER_NODE_LABEL, ClusterPaths
-from devnode.procs import trainer_pid
+from devcluster import realnode
+from devcluster.config import REAL_NODE_LABEL, ClusterPaths
+from devcluster.realnode import trainer_pid
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("detect", "teardown", "pods", "started", "restore", "step")
@@ -53,6 +56,8 @@ STEP = re.compile(r"^step:\s*(\d+)\s", re.M)
 RESUMED = re.compile(r"^resumed from \S+ at step (\d+)", re.M)
 STARTED = re.compile(r"^started: rank 0 ", re.M)
 JOB = "recovery"
+IMAGE = f"densenet-trainer:{os.environ.get('IMAGE_TAG', 'dev')}"
+IMAGE_UID = 10001  # the image's user: it writes the checkpoints
 
 
 def job_manifest(checkpoints: Path, every: int) -> dict:
@@ -70,7 +75,11 @@ def job_manifest(checkpoints: Path, every: int) -> dict:
             "checkpoint": {
                 "everySteps": every, "volume": {"hostPath": {"path": str(checkpoints)}},
             },
-            "scheduling": {"nodeSelector": {RUNNER_NODE_LABEL: "true"}},
+            "image": IMAGE,
+            "scheduling": {
+                "nodeSelector": {REAL_NODE_LABEL: "true"},
+                "tolerations": [{"key": REAL_NODE_LABEL, "operator": "Exists"}],
+            },
         },
     }  # fmt: skip
 
@@ -173,7 +182,9 @@ def main() -> int:
 
     paths = ClusterPaths.default()
     was_running = all(healthy for _, _, healthy in devcluster.status(paths))
-    kubeconfig = devcluster.up(paths, with_runner=True, log=lambda _m: None)
+    node_was_running = devcluster.is_healthy(paths, realnode.components(paths).kubelet)
+    kubeconfig = devcluster.up(paths, log=lambda _m: None, with_node=True)
+    realnode.load_images(paths, [IMAGE])
     kube_config.load_kube_config(str(kubeconfig))
     core, custom = kube_client.CoreV1Api(), kube_client.CustomObjectsApi()
     subprocess.run(
@@ -184,8 +195,10 @@ def main() -> int:
     namespace = f"bench-recovery-{uuid.uuid4().hex[:6]}"
     core.create_namespace({"metadata": {"name": namespace}})
     work = Path(tempfile.mkdtemp(prefix="recovery-"))
+    work.chmod(0o755)  # the image's user reaches the checkpoints through it
     checkpoints = work / "ckpt"
     checkpoints.mkdir()
+    os.chown(checkpoints, IMAGE_UID, IMAGE_UID)
     operator_log = work / "operator.log"
     operator = subprocess.Popen(
         [sys.executable, "-m", "densenet_operator.cli", "run", "-n", namespace,
@@ -227,6 +240,8 @@ def main() -> int:
         core.delete_namespace(namespace)
         if not was_running:
             devcluster.down(paths, log=lambda _m: None)
+        elif not node_was_running:
+            devcluster.stop_node(paths)
     medians = " ".join(f"{statistics.median(r[0][s] for r in rows):8.1f}" for s in STAGES)
     lost = statistics.median(r[1] for r in rows)
     print(f"  {'p50':>4} {medians}  {lost:>10}")

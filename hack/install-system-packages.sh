@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the local cluster need, installed when missing:
 #   prometheus  the Prometheus server and promtool (metrics checks, alert rule tests)
-#   iproute2    ip netns / veth / bridge for the node runner's pod network
-#   util-linux  unshare and nsenter for the node runner's containers
+#   iproute2    ip link / addr / route: the real node's pod bridge, the blackhole routes
+#   util-linux  unshare: Kueue's manager in a mount namespace of its own
 #   docker.io   dockerd, containerd, runc and a BuildKit-capable client for `make images`
 #   debootstrap the images' Debian base where the official python image cannot be pulled
 # Needs root (apt-get); `make test` and .ci/run call it. Changes nothing when all are present.

@@ -18,7 +18,6 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from devcluster import cluster as devcluster
-from devcluster.cli import runner_unavailable_reason
 from devcluster.config import ClusterPaths
 
 
@@ -26,8 +25,6 @@ from devcluster.config import ClusterPaths
 class LocalCluster:
     paths: ClusterPaths
     kubeconfig: Path
-    # Name of the node whose pods really run here, or None when no runner could start.
-    runner_node: str | None
 
     def api_client(self) -> kube_client.ApiClient:
         return kube_config.new_client_from_config(config_file=str(self.kubeconfig))
@@ -37,12 +34,10 @@ class LocalCluster:
 def cluster() -> Iterator[LocalCluster]:
     paths = ClusterPaths.default()
     was_running = all(healthy for _, _, healthy in devcluster.status(paths))
-    reason = runner_unavailable_reason()
-    if reason:
-        pytest.fail(f"the tests need the node runner: {reason} (run them as root)")
-    with_runner = True
-    kubeconfig = devcluster.up(paths, with_runner=with_runner, log=lambda _m: None)
-    yield LocalCluster(paths, kubeconfig, devcluster.DEFAULT_RUNNER_NODE if with_runner else None)
+    if os.geteuid() != 0:
+        pytest.fail("the tests need root: the cluster's real node runs containers (run as root)")
+    kubeconfig = devcluster.up(paths, log=lambda _m: None)
+    yield LocalCluster(paths, kubeconfig)
     if not was_running and os.environ.get("DENSENET_KEEP_CLUSTER") != "1":
         devcluster.down(paths, log=lambda _m: None)
 

@@ -1,8 +1,8 @@
 """Pods reach the API server through a TCP relay from their bridge's gateway address to the API
 server on loopback. The API server itself listens on loopback only, so nothing off this machine
-can reach it; TLS passes through untouched. The node runner runs one in its own process for its
-pods; the real node runs one as a process of its own (`python -m devcluster.apirelay LISTEN
-TARGET`), on the address the API server advertises as the `kubernetes` Service's endpoint."""
+can reach it; TLS passes through untouched. The real node runs it as a process of its own
+(`python -m devcluster.apirelay LISTEN TARGET`), on the address the API server advertises as
+the `kubernetes` Service's endpoint."""
 
 from __future__ import annotations
 

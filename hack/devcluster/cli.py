@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import sys
 import time
 
@@ -12,25 +10,10 @@ from devcluster import cluster
 from devcluster.config import ClusterPaths
 
 
-def runner_unavailable_reason() -> str | None:
-    """Why a node runner cannot start here, or None if it can."""
-    if importlib.util.find_spec("devnode") is None:
-        return "the devnode package is not installed"
-    if os.geteuid() != 0:
-        return "the node runner needs root (network namespaces, mounts)"
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the cluster (idempotent); prints the kubeconfig path")
-    up.add_argument(
-        "--runner",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also start a node runner whose pods really run here (default: on)",
-    )
     up.add_argument(
         "--with",
         dest="addons",
@@ -48,14 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            with_runner = args.runner
-            if with_runner and (reason := runner_unavailable_reason()):
-                print(f"devcluster: no node runner: {reason}", file=sys.stderr)
-                with_runner = False
             started = time.monotonic()
             kubeconfig = cluster.up(
                 paths,
-                with_runner,
                 log=lambda m: print(m, file=sys.stderr),
                 with_kueue="kueue" in args.addons,
                 with_node="node" in args.addons,

@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from kubernetes import client as kube_client
@@ -18,8 +17,6 @@ from kubernetes.client.exceptions import ApiException
 
 from devcluster import components, config, kueue, nodes, pki, processes, realnode, routes
 from devcluster.config import ClusterPaths
-
-DEFAULT_RUNNER_NODE = "devnode-0"
 
 
 class ClusterError(Exception):
@@ -36,25 +33,16 @@ def read_versions() -> dict[str, str]:
     return versions
 
 
-@dataclass
-class Plan:
-    """The processes of one cluster, in start order."""
-
-    control_plane: list[components.Component]
-    runner: components.Component | None
-
-
-def make_plan(paths: ClusterPaths, with_runner: bool) -> Plan:
+def control_plane(paths: ClusterPaths) -> list[components.Component]:
+    """The control plane's processes, in start order."""
     kwok_version = read_versions()["KWOK_VERSION"]
-    control_plane = [
+    return [
         components.etcd(paths),
         components.kube_apiserver(paths),
         components.kube_controller_manager(paths),
         components.kube_scheduler(paths),
         components.kwok(paths, kwok_version),
     ]
-    runner = components.devnode(paths, DEFAULT_RUNNER_NODE) if with_runner else None
-    return Plan(control_plane, runner)
 
 
 def _ssl_context(paths: ClusterPaths, verify: bool) -> ssl.SSLContext:
@@ -163,7 +151,6 @@ def _running(paths: ClusterPaths, comp: components.Component) -> bool:
 
 def up(
     paths: ClusterPaths,
-    with_runner: bool,
     log: Callable[[str], None] = print,
     *,
     with_kueue: bool = False,
@@ -171,10 +158,10 @@ def up(
 ) -> Path:
     """Start the cluster unless it already runs; returns the admin kubeconfig path."""
     ensure_binaries()
-    plan = make_plan(paths, with_runner)
-    running = [c for c in plan.control_plane if _running(paths, c) and is_healthy(paths, c)]
+    plan = control_plane(paths)
+    running = [c for c in plan if _running(paths, c) and is_healthy(paths, c)]
     current = [c for c in running if processes.running_argv(paths.pids, c.name) == c.argv]
-    if len(current) == len(plan.control_plane):
+    if len(current) == len(plan):
         log("control plane already running")
     else:
         if running:
@@ -192,21 +179,12 @@ def up(
             routes.add_blackholes()
         else:
             log("not root: no blackhole routes for the fake pod and Service ranges")
-        for comp in plan.control_plane:
+        for comp in plan:
             started = time.monotonic()
             processes.start(comp, paths.pids, paths.logs)
             _wait_started(paths, comp, timeout=90)
             log(f"started {comp.name} in {time.monotonic() - started:.1f}s")
         register_fake_nodes(paths)
-    if plan.runner is not None:
-        argv = processes.running_argv(paths.pids, plan.runner.name)
-        if argv is not None and argv != plan.runner.argv:  # an older checkout's flags
-            log(f"restarting node runner {plan.runner.name} (not as planned)")
-            processes.stop(paths.pids, plan.runner.name, grace_seconds=60.0)
-        if not _running(paths, plan.runner):
-            processes.start(plan.runner, paths.pids, paths.logs)
-            _wait_ready_node(paths, plan.runner.name, plan.runner.name)
-            log(f"started node runner {plan.runner.name}")
     if with_node:
         start_node(paths, log)
     if with_kueue:
@@ -365,15 +343,17 @@ def _wait_ready_node(paths: ClusterPaths, name: str, process: str) -> None:
 
 
 def known_process_names(paths: ClusterPaths) -> list[str]:
-    """Every process this cluster may have started: the plan's plus any runner pid file."""
-    names = [c.name for c in make_plan(paths, with_runner=False).control_plane]
+    """Every process this cluster may have started: the control plane's plus any other pid
+    file (Kueue, or what an older checkout started)."""
+    names = [c.name for c in control_plane(paths)]
     if paths.pids.exists():
         names += sorted(p.stem for p in paths.pids.glob("*.pid") if p.stem not in names)
     return names
 
 
 def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
-    """Stop every process we started, runners first (they clean up through the API)."""
+    """Stop every process we started: the node, then the others (Kueue, an older checkout's),
+    then the control plane in reverse start order."""
     node_processes = {c.name for c in realnode.components(paths).all}
     if any(processes.running_pid(paths.pids, n) for n in node_processes) or (
         realnode.NodePaths.of(paths).containerd_state.exists()
@@ -381,9 +361,10 @@ def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
         stop_node(paths)
         log(f"stopped node {realnode.NAME}")
     names = known_process_names(paths)
-    runners = [n for n in names if n not in {c.name for c in make_plan(paths, False).control_plane}]
-    for name in [*runners, *reversed([n for n in names if n not in runners])]:
-        grace = 60.0 if name in runners else 15.0
+    plane = {c.name for c in control_plane(paths)}
+    others = [n for n in names if n not in plane]
+    for name in [*others, *reversed([n for n in names if n in plane])]:
+        grace = 60.0 if name in others else 15.0
         if processes.stop(paths.pids, name, grace_seconds=grace):
             log(f"stopped {name}")
     shutil.rmtree(paths.etcd_data, ignore_errors=True)
@@ -393,12 +374,12 @@ def down(paths: ClusterPaths, log: Callable[[str], None] = print) -> None:
 
 def status(paths: ClusterPaths) -> list[tuple[str, int | None, bool]]:
     """(name, pid, healthy) for each process of the cluster."""
-    plan = make_plan(paths, with_runner=False)
+    plan = control_plane(paths)
     rows = []
-    for comp in plan.control_plane:
+    for comp in plan:
         pid = processes.running_pid(paths.pids, comp.name)
         rows.append((comp.name, pid, pid is not None and is_healthy(paths, comp)))
-    for name in known_process_names(paths)[len(plan.control_plane) :]:
+    for name in known_process_names(paths)[len(plan) :]:
         pid = processes.running_pid(paths.pids, name)
         rows.append((name, pid, pid is not None))
     return rows

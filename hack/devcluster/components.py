@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,9 +76,8 @@ def kube_apiserver(paths: ClusterPaths) -> Component:
             str(paths.bin_dir / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
             f"--secure-port={config.API_SERVER_PORT}",
-            # Loopback only: pods reach it through relays on their bridges' gateways (the
-            # node runner's, the real node's). The advertised address, the `kubernetes`
-            # Service's endpoint, is the real node's relay.
+            # Loopback only: the real node's pods reach it through a relay on their bridge's
+            # gateway, the advertised address (the `kubernetes` Service's endpoint).
             "--bind-address=127.0.0.1",
             f"--advertise-address={config.API_SERVER_ADVERTISE}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -187,18 +185,3 @@ def kwok(paths: ClusterPaths, kwok_version: str) -> Component:
     ]
     argv += [f"--config={f}" for f in kwok_stage_files(kwok_version)]
     return Component("kwok", argv, health_url=f"http://127.0.0.1:{config.KWOK_PORT}/healthz")
-
-
-def devnode(paths: ClusterPaths, node_name: str) -> Component:
-    return Component(
-        node_name,
-        [
-            sys.executable,
-            "-m",
-            "devnode",
-            "run",
-            f"--kubeconfig={paths.kubeconfig}",
-            f"--node-name={node_name}",
-            f"--state-dir={paths.root / node_name}",
-        ],
-    )

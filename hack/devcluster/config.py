@@ -1,6 +1,5 @@
 """Where the local cluster lives and how its pieces find each other: the one source of truth
-for ports, address ranges and paths shared by devcluster (control plane) and devnode (node
-runner)."""
+for its ports, address ranges and paths (the control plane, the real node, the tests)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSIONS_FILE = REPO_ROOT / "hack" / "versions.env"
 
-# Ports on 127.0.0.1 (pods reach the API server through relays on their bridges, see below).
+# Ports on 127.0.0.1 (pods reach the API server through a relay on their bridge, see below).
 ETCD_CLIENT_PORT = 23790
 ETCD_PEER_PORT = 23800
 API_SERVER_PORT = 16443
@@ -27,21 +26,6 @@ KUEUE_HEALTH_PORT = 18081
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
 # kwok (fake) nodes hand out pod IPs from here. They lead nowhere: never connect to them.
 KWOK_POD_CIDR = ipaddress.ip_network("10.90.0.0/16")
-# The node runner's pod network: a host bridge with the gateway address, one veth per pod.
-RUNNER_POD_CIDR = ipaddress.ip_network("10.89.0.0/24")
-RUNNER_BRIDGE = "dnbr0"
-RUNNER_GATEWAY = ipaddress.ip_address("10.89.0.1")
-# The runner's pods reach the API server here (their KUBERNETES_SERVICE_HOST: the runner has no
-# Services), through the runner's relay to loopback.
-API_SERVER_POD_HOST = str(RUNNER_GATEWAY)
-# A second, short-lived runner (the runner's own shutdown test) gets this slice of
-# RUNNER_POD_CIDR on its own bridge; the main runner never hands out addresses from it.
-RUNNER_SPARE_POD_CIDR = ipaddress.ip_network("10.89.0.192/26")
-RUNNER_SPARE_BRIDGE = "dnbr1"
-# The runner serves container logs (the kubelet's /containerLogs API, for `kubectl logs`) here,
-# on its gateway address only.
-RUNNER_LOGS_PORT = 10250
-
 # The real node (`devcluster up --with node`: containerd and the kubelet, realnode.py): its
 # pods on a bridge of their own; the kubelet serves on the gateway (the node's InternalIP,
 # dialled by the API server for logs and exec) and reports health on loopback.
@@ -61,7 +45,6 @@ COREDNS_READY_PORT = 18181
 
 # Labels on nodes.
 FAKE_NODE_LABEL = "densenet.dev/fake-node"  # "true" on kwok nodes: their pods never run
-RUNNER_NODE_LABEL = "densenet.dev/node-runner"  # "true" on devnode nodes: their pods really run
 # "true" on the real node, which is also tainted with it (NoSchedule): only pods that ask run there.
 REAL_NODE_LABEL = "densenet.dev/real-node"
 

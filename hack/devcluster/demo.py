@@ -100,7 +100,7 @@ class Demo:
 
     def up(self) -> None:
         say("local control plane and its node (a first run builds them: ~15 min on 2 cores)")
-        self.connect(cluster.up(self.paths, with_runner=False, with_node=True, log=detail))
+        self.connect(cluster.up(self.paths, log=detail, with_node=True))
         say(f"loading {OPERATOR_IMAGE} and {TRAINER_IMAGE} into the node's containerd")
         start = time.monotonic()
         try:

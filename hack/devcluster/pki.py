@@ -30,7 +30,7 @@ class ClientIdentity:
 ADMIN = ClientIdentity("admin", "densenet-admin", ("system:masters",))
 CONTROLLER_MANAGER = ClientIdentity("controller-manager", "system:kube-controller-manager")
 SCHEDULER = ClientIdentity("scheduler", "system:kube-scheduler")
-# The API server's identity towards the node runner's log endpoint (--kubelet-client-*).
+# The API server's identity towards the kubelets (--kubelet-client-*): logs, exec.
 KUBELET_CLIENT = ClientIdentity(
     "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
 )
@@ -92,7 +92,7 @@ def serving_names() -> tuple[list[str], list[str]]:
         "kubernetes.default.svc",
         "kubernetes.default.svc.cluster.local",
     ]
-    ips = ["127.0.0.1", config.API_SERVER_POD_HOST, str(next(config.SERVICE_CIDR.hosts()))]
+    ips = ["127.0.0.1", config.API_SERVER_ADVERTISE, str(next(config.SERVICE_CIDR.hosts()))]
     return dns, ips
 
 

@@ -122,7 +122,7 @@ def _alive(pid: int) -> bool:
 
 def processes_running_from(bin_dir: Path, module_markers: tuple[str, ...] = ()) -> list[int]:
     """Pids of live processes whose executable lies under `bin_dir`, or whose command line
-    runs one of `module_markers` (e.g. "devnode" for `python -m devnode`)."""
+    runs one of `module_markers` (a module run with `python -m`, e.g. "devcluster.apirelay")."""
     bin_root = bin_dir.resolve()
     found = []
     for entry in Path("/proc").iterdir():

@@ -9,7 +9,7 @@ This machine's facts, each handled here:
 - cgroup v1 (hybrid): the kubelet runs with `failCgroupV1: false` and the cgroupfs driver,
   as containerd's runc does.
 - Docker sets the FORWARD policy to DROP and loads br_netfilter: the node's bridge gets its
-  own rule for pod-to-pod traffic (devnode.netns.PodNetwork, the node runner's), so pods talk
+  own rule for pod-to-pod traffic (bridge.PodBridge), so pods talk
   whether or not Docker is installed.
 - The network rule: pods get no default route, only the pod network and the Service range;
   the kubelet serves on the bridge's gateway address (the API server dials it there for logs
@@ -38,12 +38,12 @@ from kubernetes import client as kube_client
 from kubernetes.client.exceptions import ApiException
 
 from devcluster import config, pki
+from devcluster.bridge import PodBridge
 from devcluster.components import Component
 from devcluster.config import ClusterPaths
-from devnode.netns import PodNetwork
 
 NAME = config.REAL_NODE_NAME
-NETWORK = PodNetwork(config.REAL_NODE_BRIDGE, config.REAL_NODE_POD_CIDR, config.REAL_NODE_GATEWAY)
+NETWORK = PodBridge(config.REAL_NODE_BRIDGE, config.REAL_NODE_POD_CIDR, config.REAL_NODE_GATEWAY)
 K8S_NAMESPACE = "k8s.io"  # containerd's namespace for the CRI's images and containers
 RUNC = "/usr/sbin/runc"  # Debian's, installed with docker.io
 CONTAINER_LOG_LINKS = Path("/var/log/containers")
@@ -381,15 +381,10 @@ def prepare(paths: ClusterPaths, versions: dict[str, str]) -> None:
     node = NodePaths.of(paths)
     for directory in (node.root, node.cni_conf_dir, node.kubelet_dir, node.pod_logs):
         directory.mkdir(parents=True, exist_ok=True)
-    if (
-        NETWORK.bridge
-        not in subprocess.run(
-            ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
-        ).stdout
-    ):
-        NETWORK.create_bridge()
-    else:
+    if NETWORK.exists():
         NETWORK.allow_forwarding()
+    else:
+        NETWORK.create()
     reserve_hugepages(node)
     cni_bin = config.cache_root() / f"cni-plugins-{versions['CNI_PLUGINS_VERSION']}"
     pause = pause_image(versions["PAUSE_VERSION"])
@@ -530,7 +525,7 @@ def teardown(paths: ClusterPaths) -> None:
         CONTAINER_LOG_LINKS.rmdir()  # only when empty: the kubelet made it
     shutil.rmtree(node.pod_logs, ignore_errors=True)
     remove_kubepods_cgroups()
-    NETWORK.cleanup_all()
+    NETWORK.remove()
 
 
 # Chains the kubelet makes in every table of iptables and ip6tables, and never removes: a
@@ -629,3 +624,21 @@ def _digest(data: bytes) -> str:
 
 def _descriptor(media_type: str, data: bytes) -> dict[str, object]:
     return {"mediaType": media_type, "digest": _digest(data), "size": len(data)}
+
+
+def trainer_pid(job: str, rank: int) -> int | None:
+    """The trainer process of ``rank`` of ``job`` in the node's containers, seen from the
+    host (found by the environment the operator gives it), or None while there is none: for
+    the tests and benchmarks that signal it."""
+    wanted = {f"DENSENET_JOB_NAME={job}".encode(), f"DENSENET_RANK={rank}".encode()}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = set((entry / "environ").read_bytes().split(b"\0"))
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if wanted <= environ and b"densenet" in cmdline and b"train" in cmdline:
+            return int(entry.name)
+    return None

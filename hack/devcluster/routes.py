@@ -2,7 +2,7 @@
 pod CIDR and the Service range (there is no kube-proxy). Without them, anything on the host that
 dialled a fake pod or a ClusterIP would send packets out of the default route.
 
-The node runner's and the real node's ranges get a blackhole too, at a low priority (a high
+The real node's range gets a blackhole too, at a low priority (a high
 metric): while its bridge exists, the bridge's own route wins; once the node is stopped and the
 bridge is gone, a stale address (a Node's InternalIP the API server still dials for `kubectl
 logs`) leads nowhere instead of out of the default route."""
@@ -16,7 +16,7 @@ from devcluster import config
 
 BLACKHOLED = (config.KWOK_POD_CIDR, config.SERVICE_CIDR)
 # Below the bridge's connected route (metric 0): only used when the bridge is gone.
-FALLBACK_BLACKHOLED = (config.RUNNER_POD_CIDR, config.REAL_NODE_POD_CIDR)
+FALLBACK_BLACKHOLED = (config.REAL_NODE_POD_CIDR,)
 FALLBACK_METRIC = "4242"
 
 

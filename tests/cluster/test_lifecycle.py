@@ -29,26 +29,26 @@ def listening(port: int) -> bool:
 
 
 def test_up_is_idempotent_and_down_leaves_no_process_or_port(cluster):
-    with_runner = cluster.runner_node is not None
     before = {name: pid for name, pid, _ in devcluster.status(cluster.paths)}
     assert all(before.values()), before
 
-    devcluster.up(cluster.paths, with_runner=with_runner, log=lambda _m: None)
+    devcluster.up(cluster.paths, log=lambda _m: None)
     assert {name: pid for name, pid, _ in devcluster.status(cluster.paths)} == before
     if routes.can_manage():
         assert routes.blackholed() >= {
             str(config.KWOK_POD_CIDR),
             str(config.SERVICE_CIDR),
-            str(config.RUNNER_POD_CIDR),
+            str(config.REAL_NODE_POD_CIDR),
         }
 
     devcluster.down(cluster.paths, log=lambda _m: None)
     try:
-        assert processes.processes_running_from(cluster.paths.bin_dir, ("devnode",)) == []
+        relay = ("devcluster.apirelay",)  # the real node's, a python module
+        assert processes.processes_running_from(cluster.paths.bin_dir, relay) == []
         assert [port for port in PORTS if listening(port)] == []
         assert all(pid is None for _, pid, _ in devcluster.status(cluster.paths))
         assert routes.blackholed().isdisjoint(
-            {str(config.KWOK_POD_CIDR), str(config.SERVICE_CIDR), str(config.RUNNER_POD_CIDR)}
+            {str(config.KWOK_POD_CIDR), str(config.SERVICE_CIDR), str(config.REAL_NODE_POD_CIDR)}
         )
     finally:
-        devcluster.up(cluster.paths, with_runner=with_runner, log=lambda _m: None)
+        devcluster.up(cluster.paths, log=lambda _m: None)

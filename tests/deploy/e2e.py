@@ -3,7 +3,7 @@ and hack/kind-e2e.sh: install the chart, apply a job, wait for Succeeded, check 
 
 The steps talk only to the API server (the kubernetes client) and run helm: no assumption about
 where pods run, so they work on kind with real images and on the local control plane with the
-node runner. Metrics are read through the API server's service and pod proxies, as
+real node. Metrics are read through the API server's service and pod proxies, as
 `kubectl get --raw` would, and never from a pod on a fake node.
 
 Command line (what hack/kind-e2e.sh runs):

@@ -11,8 +11,7 @@ translation does not cover fails loudly instead of being scraped differently.
 
 Every job also gets two guards for the local cluster, applied first: targets on a node labelled
 `densenet.dev/fake-node=true` are dropped (kwok pod IPs lead nowhere), and only addresses in
-the pod networks whose pods really run (the real node's, the node runner's) or on loopback are
-kept.
+the real node's pod network or on loopback are kept.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devcluster.config import FAKE_NODE_LABEL, REAL_NODE_POD_CIDR, RUNNER_POD_CIDR
+from devcluster.config import FAKE_NODE_LABEL, REAL_NODE_POD_CIDR
 
 SUPPORTED_ENDPOINT_KEYS = {"port", "path", "interval", "honorLabels", "relabelings"}
 RELABEL_KEYS = {
@@ -43,13 +42,12 @@ def sanitize(label: str) -> str:
 
 
 def address_regex() -> str:
-    """`host:port` in a pod network whose pods really run (each a /24) or on loopback."""
-    prefixes = []
-    for network in (REAL_NODE_POD_CIDR, RUNNER_POD_CIDR):
-        if network.prefixlen != 24:
-            raise ValueError(f"the address guard assumes a /24, got {network}")
-        prefixes.append(re.escape(str(network.network_address).rsplit(".", 1)[0]) + r"\.\d+")
-    return rf"({'|'.join(prefixes)}|127\.\d+\.\d+\.\d+):\d+"
+    """`host:port` in the real node's pod network (a /24) or on loopback."""
+    network = REAL_NODE_POD_CIDR
+    if network.prefixlen != 24:
+        raise ValueError(f"the address guard assumes a /24, got {network}")
+    prefix = re.escape(str(network.network_address).rsplit(".", 1)[0])
+    return rf"({prefix}\.\d+|127\.\d+\.\d+\.\d+):\d+"
 
 
 def guards() -> list[dict[str, Any]]:

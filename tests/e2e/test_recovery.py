@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devcluster.realnode import trainer_pid
 from devdata.digits import write_dataset
-from devnode.procs import trainer_pid
 from tests.deploy import e2e
 from tests.images.conftest import Image
 from tests.network import TINY_ARGS

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from devnode.procs import trainer_pid
+from devcluster.realnode import trainer_pid
 from tests.images.conftest import Image
 from tests.network import TINY_ARGS
 from tests.operator.harness import OperatorProcess

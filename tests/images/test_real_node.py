@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,7 +149,7 @@ def test_pods_resolve_cluster_names_and_reach_the_api_server_through_its_service
     assert answers[names[1]] == KUBERNETES_SERVICE_HOST  # the kubernetes Service's ClusterIP
     assert answers["version"] == VERSIONS["KUBERNETES_VERSION"]
     # kube-proxy sent it to the node's own relay, the API server's advertised address (not
-    # the node runner's, and never loopback, which a pod's DNAT cannot reach).
+    # loopback, which a pod's DNAT cannot reach).
     endpoints = core_v1.read_namespaced_endpoints("kubernetes", "default")
     (subset,) = endpoints.subsets
     assert [a.ip for a in subset.addresses] == [config.API_SERVER_ADVERTISE]
@@ -261,6 +264,38 @@ def test_a_trainer_pod_stops_at_once_on_a_sigterm_before_it_has_a_handler(
     took = time.monotonic() - started
     print(f"pod gone {took:.1f} s after its deletion (grace period {grace} s)")
     assert took < grace / 4, f"the SIGTERM was ignored: the pod waited {took:.0f} s"
+
+
+def kubelet_get(pki: Path, cert: str = "", token: str = "") -> int:
+    """The HTTP status of GET /pods on the node's kubelet, with the client certificate `cert`
+    (a stem in the cluster's pki) or the bearer `token`."""
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    if cert:
+        context.load_cert_chain(str(pki / f"{cert}.crt"), str(pki / f"{cert}.key"))
+    url = f"https://{config.REAL_NODE_GATEWAY}:{config.KUBELET_PORT}/pods"
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as reply:
+            return reply.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_kubelet_answers_only_cluster_certificates(real_node, cluster, core_v1, namespace):
+    """The kubelet serves on the node's address (the API server dials it there for logs and
+    exec): no anonymous request and no ServiceAccount token (what a pod holds) gets an answer;
+    the API server's kubelet client does."""
+    pki = cluster.paths.pki
+    core_v1.create_namespaced_service_account(namespace, {"metadata": {"name": "probe"}})
+    token = core_v1.create_namespaced_service_account_token(
+        "probe", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
+    assert kubelet_get(pki) == 401
+    assert kubelet_get(pki, token=token) == 401
+    assert kubelet_get(pki, cert="apiserver-kubelet-client") == 200
+    assert listeners(config.KUBELET_PORT) == {str(config.REAL_NODE_GATEWAY)}
 
 
 def leftovers(paths) -> list[str]:

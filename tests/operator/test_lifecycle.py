@@ -48,7 +48,7 @@ def pod(index, attempt=0, phase="Running", exit_code=None, job="dn", **extra) ->
         "creationTimestamp": "2026-11-24T11:59:00Z",
         **extra.pop("meta", {}),
     }
-    return {"metadata": meta, "spec": {"nodeName": "devnode-0"}, "status": status}
+    return {"metadata": meta, "spec": {"nodeName": "realnode-0"}, "status": status}
 
 
 def run(obj, pods, now=NOW):
@@ -279,18 +279,18 @@ def test_a_refused_creation_backs_off_and_clears_once_created():
 def test_a_pod_stuck_terminating_is_force_deleted_only_when_its_node_is_not_ready():
     restarting = stored(two_workers(), phase="Restarting", attempt=1)
     stuck = pod(0, attempt=0, meta={"deletionTimestamp": "2026-11-24T11:58:00Z"})
-    assert stuck_nodes([view(stuck)], NOW, SETTINGS) == {"devnode-0"}
+    assert stuck_nodes([view(stuck)], NOW, SETTINGS) == {"realnode-0"}
     for ready in (False, None):  # NotReady, or the node is gone
-        plan = decide(restarting, [view(stuck)], NOW, SETTINGS, {"devnode-0": ready})
+        plan = decide(restarting, [view(stuck)], NOW, SETTINGS, {"realnode-0": ready})
         assert plan.force_delete == ["dn-worker-0"]
-    plan = decide(restarting, [view(stuck)], NOW, SETTINGS, {"devnode-0": True})
+    plan = decide(restarting, [view(stuck)], NOW, SETTINGS, {"realnode-0": True})
     assert plan.force_delete == []
     waiting = next(c for c in plan.status["conditions"] if c["type"] == "PodsNotTerminating")
-    assert "dn-worker-0" in waiting["message"] and "devnode-0" in waiting["message"]
+    assert "dn-worker-0" in waiting["message"] and "realnode-0" in waiting["message"]
     held = pod(
         0, attempt=0, meta={"deletionTimestamp": "2026-11-24T11:58:00Z", "finalizers": ["x/hold"]}
     )
-    plan = decide(restarting, [view(held)], NOW, SETTINGS, {"devnode-0": True})
+    plan = decide(restarting, [view(held)], NOW, SETTINGS, {"realnode-0": True})
     assert "held by finalizers x/hold" in plan.status["conditions"][-1]["message"]
     assert plan.requeue_after is None  # no retry loop: the pod's deletion event wakes the job
     assert stuck_nodes([view(stuck)], NOW - timedelta(seconds=90), SETTINGS) == set()

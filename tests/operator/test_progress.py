@@ -69,7 +69,7 @@ def pod(index: int, node: str, attempt: int = 0, phase: str = "Running") -> dict
 
 
 NODES = {
-    "devnode-0": {"densenet.dev/node-runner": "true"},
+    "realnode-0": {"densenet.dev/real-node": "true"},
     "kwok-cpu-0": {"densenet.dev/fake-node": "true"},
 }
 NO_SCRAPE = {"densenet.dev/fake-node": "true"}
@@ -79,9 +79,9 @@ def test_only_the_running_chief_of_the_current_attempt_on_a_real_node_is_dialled
     job = JobBuilder("j").replicas(2).defaulted()
     status = {"attempt": 1}
     pods = [
-        pod(1, "devnode-0", attempt=1),
-        pod(0, "devnode-0", attempt=0),
-        pod(0, "devnode-0", attempt=1),
+        pod(1, "realnode-0", attempt=1),
+        pod(0, "realnode-0", attempt=0),
+        pod(0, "realnode-0", attempt=1),
     ]
     assert (
         chief_endpoint(job, status, pods, NODES.get, NO_SCRAPE) == "http://10.89.0.10:9410/metrics"
@@ -93,7 +93,7 @@ def test_only_the_running_chief_of_the_current_attempt_on_a_real_node_is_dialled
         chief_endpoint(job, status, [pod(0, "unknown-node", attempt=1)], NODES.get, NO_SCRAPE)
         is None
     )
-    pending = pod(0, "devnode-0", attempt=1, phase="Pending")
+    pending = pod(0, "realnode-0", attempt=1, phase="Pending")
     assert chief_endpoint(job, status, [pending], NODES.get, NO_SCRAPE) is None
     off = JobBuilder("j").set("spec.metrics.enabled", False).defaulted()
     assert chief_endpoint(off, status, pods, NODES.get, NO_SCRAPE) is None

@@ -1,3 +1,0 @@
-from devnode.cli import main
-
-raise SystemExit(main())
