@@ -206,7 +206,7 @@ def first_cause(failed: list[PodView]) -> PodView:
 
 
 def newest_warning(events: list[dict[str, Any]]) -> str:
-    """"Reason: message" of the newest of a pod's Warning Events ("" when there is none)."""
+    """The newest of a pod's Warning Events as "Reason: message" ("" when there is none)."""
 
     def when(event: dict[str, Any]) -> str:
         meta = event.get("metadata") or {}
