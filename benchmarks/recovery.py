@@ -43,7 +43,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from operator_scale import wait_established
 
-from densenet_contract import labels
+from densenet_contract import image, labels
 from densenet_operator import schema
 from devcluster import cluster as devcluster
 from devcluster import realnode
@@ -57,7 +57,6 @@ RESUMED = re.compile(r"^resumed from \S+ at step (\d+)", re.M)
 STARTED = re.compile(r"^started: rank 0 ", re.M)
 JOB = "recovery"
 IMAGE = f"densenet-trainer:{os.environ.get('IMAGE_TAG', 'dev')}"
-IMAGE_UID = 10001  # the image's user: it writes the checkpoints
 
 
 def job_manifest(checkpoints: Path, every: int) -> dict:
@@ -198,7 +197,7 @@ def main() -> int:
     work.chmod(0o755)  # the image's user reaches the checkpoints through it
     checkpoints = work / "ckpt"
     checkpoints.mkdir()
-    os.chown(checkpoints, IMAGE_UID, IMAGE_UID)
+    os.chown(checkpoints, image.TRAINER_UID, image.TRAINER_GID)  # the image's user writes
     operator_log = work / "operator.log"
     operator = subprocess.Popen(
         [sys.executable, "-m", "densenet_operator.cli", "run", "-n", namespace,

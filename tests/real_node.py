@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from densenet_contract import image
 from devcluster import cluster as devcluster
 from devcluster import config, realnode
 
@@ -23,8 +24,6 @@ from devcluster import config, realnode
 NODE_SELECTOR = {config.REAL_NODE_LABEL: "true"}
 TOLERATION = {"key": config.REAL_NODE_LABEL, "operator": "Exists", "effect": "NoSchedule"}
 ON_THE_NODE = {"nodeSelector": NODE_SELECTOR, "tolerations": [TOLERATION]}
-# The images' user (the Dockerfiles' ARG UID): what a hostPath volume must let in.
-IMAGE_UID = 10001
 # The images `make images` built (its IMAGE_TAG), loaded into the node's containerd.
 IMAGE_TAG = os.environ.get("IMAGE_TAG", "dev")
 TRAINER_IMAGE = f"densenet-trainer:{IMAGE_TAG}"
@@ -81,7 +80,7 @@ def host_dir(prefix: str, writable: bool = False) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     if writable:
-        os.chown(path, IMAGE_UID, IMAGE_UID)
+        os.chown(path, image.TRAINER_UID, image.TRAINER_GID)
     return path
 
 

@@ -28,7 +28,7 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from densenet_contract import labels
+from densenet_contract import image, labels
 from devcluster import cluster, realnode
 from devcluster.config import REAL_NODE_BRIDGE, REAL_NODE_LABEL, REPO_ROOT, ClusterPaths
 from devdata.digits import write_dataset
@@ -46,7 +46,6 @@ GROUP, VERSION, PLURAL = "densenet.dev", "v1alpha1", "densenettrainingjobs"
 # The images `make images` built (its IMAGE_TAG), which the node runs: never pulled.
 IMAGE_TAG = os.environ.get("IMAGE_TAG", "dev")
 OPERATOR_IMAGE, TRAINER_IMAGE = f"densenet-operator:{IMAGE_TAG}", f"densenet-trainer:{IMAGE_TAG}"
-IMAGE_UID = 10001  # the images' user (the Dockerfiles' ARG UID): it writes the checkpoints
 EVAL_LINE = re.compile(r"^eval: step: (\d+) top1: ([0-9.]+) top5: ([0-9.]+)", re.M)
 BAR = 30
 # Running with no step for this long: TensorFlow's start-up on 2 cores takes about a minute, so
@@ -125,7 +124,7 @@ class Demo:
         checkpoints = DEMO_ROOT / "checkpoints"
         shutil.rmtree(checkpoints, ignore_errors=True)  # a second run trains from step 0
         checkpoints.mkdir(parents=True)
-        os.chown(checkpoints, IMAGE_UID, IMAGE_UID)
+        os.chown(checkpoints, image.TRAINER_UID, image.TRAINER_GID)  # the image's user writes
 
     def storage(self) -> None:
         """As the cluster admin: a PersistentVolume for the digits and one for checkpoints,
