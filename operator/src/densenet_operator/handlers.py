@@ -87,7 +87,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         if type == "DELETED":
             reconciler.forget(namespace, name)
         elif reconciler.job_needs_look(namespace, name, body):
-            reconciler.trigger(namespace, name, "job")
+            reconciler.trigger(namespace, name, "job", body)
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_MANAGED_BY: MANAGER}, registry=registry)
     def pod_changed(

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,9 @@ Key = tuple[str, str]  # namespace, name
 RETRY_AFTER_ERROR = 1.0
 # Decisions made again at once when the job changed under them (a 409 on the status write).
 CONFLICT_RETRIES = 3
+# Creations in flight at once, all jobs together: a job's pods are created side by side (one
+# round trip for all of them, not one per pod), and jobs' creations queue in arrival order.
+CREATORS = 8
 
 
 class Reconciler:
@@ -48,6 +52,9 @@ class Reconciler:
         self._errors: dict[Key, int] = {}  # consecutive failed reconciles, for the retry delay
         self.timers = Timers(lambda key: self.trigger(*key, "timer"))  # type: ignore[misc]
         self._pod_marks: dict[str, tuple] = {}  # pod uid -> what the decision last saw
+        # Jobs as their watch event brought them, while the operator has never written their
+        # status: a new job's first reconcile decides on it without reading it again.
+        self._unwritten: dict[Key, dict[str, Any]] = {}
         # Set when the operator stops (kopf's cleanup, or a lost Lease): kopf's stop flag too.
         self.stopped = threading.Event()
         # Set while this replica acts: always without leader election, else while it holds
@@ -55,14 +62,22 @@ class Reconciler:
         self.active = threading.Event()
         self.events = EventRecorder(cluster)
         self.progress = ProgressPoller(cluster, settings, metrics, self.events, self.pods_of)
+        self.creators = ThreadPoolExecutor(CREATORS, thread_name_prefix="create")
         self._threads: list[threading.Thread] = []
 
     # --- entry points -------------------------------------------------------------------
-    def trigger(self, namespace: str, name: str, handler: str) -> None:
+    def trigger(
+        self, namespace: str, name: str, handler: str, body: Mapping[str, Any] | None = None
+    ) -> None:
+        """Reconcile the job now (or once more after the run in progress). ``body``: the job
+        as its watch event has it; used only while it has no status (see reconcile)."""
         key = (namespace, name)
         self.known.add(key)
-        if self.active.is_set():
-            self.coalescer.run(key, lambda: self._timed(key, handler))
+        if not self.active.is_set():
+            return
+        if body is not None and not body.get("status"):
+            self._unwritten[key] = copy.deepcopy(dict(body))
+        self.coalescer.run(key, lambda: self._timed(key, handler))
 
     def set_active(self, active: bool) -> None:
         """Start acting (the resync then visits every known job) or stop."""
@@ -98,6 +113,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         key = (namespace, name)
         self.known.discard(key)
+        self._unwritten.pop(key, None)
         self._errors.pop(key, None)
         self.phases.pop(key, None)
         self.stalled.discard(key)
@@ -120,6 +136,7 @@ class Reconciler:
     def stop(self) -> None:
         self.stopped.set()
         self.timers.cancel_all()
+        self.creators.shutdown(wait=False, cancel_futures=True)
 
     # --- one reconcile ------------------------------------------------------------------
     def _timed(self, key: Key, handler: str) -> None:
@@ -147,7 +164,10 @@ class Reconciler:
             )
 
     def reconcile(self, namespace: str, name: str) -> None:
-        obj = self.cluster.read_job(namespace, name)
+        # A job with no status yet is taken as its event brought it: every decision on it
+        # writes its first status before any other write, under a resourceVersion
+        # precondition, so a stale copy ends in a 409 and a fresh read (_timed).
+        obj = self._unwritten.pop((namespace, name), None) or self.cluster.read_job(namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.end_groups_of_deleted(namespace, name)
             self.forget(namespace, name)
@@ -269,17 +289,45 @@ class Reconciler:
             self.timers.schedule(key, plan.requeue_after)
 
     def create_children(self, job: Job, obj: dict[str, Any], plan: lifecycle.Plan) -> None:
-        for child in render_shared(job, self.settings.network_access()).objects():
-            self.cluster.create(child, obj)
+        """The job's shared objects, then its pods, each group in one round trip. A refusal
+        is raised once every request of its group has ended, so the pods that were created
+        are counted and the backoff (apply) names what the API refused."""
+        shared = list(render_shared(job, self.settings.network_access()).objects())
+        refusal = self.create_all(shared, obj)[1]
+        if refusal:
+            raise refusal
+        pods = [
+            render_pod(job, index, self.settings.trainer_image, plan.status["attempt"])
+            for index in plan.create
+        ]
         labels = {"namespace": job.namespace, "accelerator": job.accelerator}
-        for index in plan.create:
-            pod = render_pod(job, index, self.settings.trainer_image, plan.status["attempt"])
-            if self.cluster.create(pod, obj):
-                self.metrics.pods_created.labels(**labels).inc()
-                note = pod["metadata"]["annotations"].get(ANNOTATION_PRIVILEGED)
-                if note:
-                    message = f"{pod['metadata']['name']}: {note}"
-                    plan.events.append(lifecycle.Event(lifecycle.WARNING, "PrivilegedPod", message))
+        created, refusal = self.create_all(pods, obj)
+        for pod, new in zip(pods, created, strict=True):
+            if not new:
+                continue
+            self.metrics.pods_created.labels(**labels).inc()
+            note = pod["metadata"]["annotations"].get(ANNOTATION_PRIVILEGED)
+            if note:
+                message = f"{pod['metadata']['name']}: {note}"
+                plan.events.append(lifecycle.Event(lifecycle.WARNING, "PrivilegedPod", message))
+        if refusal:
+            raise refusal
+
+    def create_all(
+        self, objects: list[dict[str, Any]], owner: dict[str, Any]
+    ) -> tuple[list[bool], Exception | None]:
+        """Create ``objects`` side by side (Cluster.create each): per object whether it is
+        new, and the first error in the objects' order, once every request has ended."""
+        futures = [self.creators.submit(self.cluster.create, o, owner) for o in objects]
+        created: list[bool] = []
+        first: Exception | None = None
+        for future in futures:
+            try:
+                created.append(future.result())
+            except Exception as err:
+                created.append(False)
+                first = first or err
+        return created, first
 
     # --- background loops ---------------------------------------------------------------
     def _resync_loop(self) -> None:

@@ -16,7 +16,7 @@ from . import handlers
 from .kube import Cluster, Transport
 from .leader import LeaderElector, LeaseConfig, identity
 from .opmetrics import OperatorMetrics
-from .reconcile import Reconciler
+from .reconcile import CREATORS, Reconciler
 from .settings import Settings
 
 
@@ -33,8 +33,8 @@ def _transport() -> Transport:
         kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException:
         kube_config.load_kube_config(client_configuration=configuration)
-    # One connection per handler thread, or the threads queue for the default pool of 10.
-    configuration.connection_pool_maxsize = handlers.WORKERS
+    # One connection per handler and creator thread, or they queue for the default pool of 10.
+    configuration.connection_pool_maxsize = handlers.WORKERS + CREATORS
     return Transport(configuration)
 
 
