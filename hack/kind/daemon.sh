@@ -13,6 +13,9 @@
 # Needs root, Debian's docker.io (dockerd, runc) and iptables. The daemon leaves the host's
 # iptables alone (--iptables=false) and forwards nothing; the network is --internal (no route
 # out of the node) and two FORWARD rules drop anything that would still leave its bridge.
+# What else a kind node changes on the host, put back by `stop`: the kubelet's kernel tunables
+# (it sets them in /proc/sys, which is the host's: vm.overcommit_memory, kernel.panic, ...), and
+# /lib/modules, which kind mounts into its nodes and Docker creates when the host has none.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${DENSENET_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/densenet-operator}/kind
@@ -23,6 +26,8 @@ bridge=dnkind0
 subnet=${KIND_SUBNET:-10.89.0.0/24}
 log() { echo "[kind-daemon] $*" >&2; }
 docker_kind() { DOCKER_HOST=$host docker "$@"; }
+tunables=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
+  kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 # Nothing enters or leaves the network's bridge except between its own ports.
 rules=("-i $bridge ! -o $bridge" "-o $bridge ! -i $bridge")
 rule() { # -I|-C|-D RULE
@@ -35,8 +40,13 @@ start() {
   for tool in dockerd runc iptables docker; do
     command -v "$tool" >/dev/null || { log "$tool is missing: make system-packages"; exit 1; }
   done
+  mkdir -p "$run"
+  if [[ ! -f $run/tunables ]]; then
+    for t in "${tunables[@]}"; do echo "$t $(cat "/proc/sys/$t")"; done >"$run/tunables"
+    [[ -e /lib/modules ]] || touch "$run/no-lib-modules"
+  fi
   if ! docker_kind info >/dev/null 2>&1; then
-    mkdir -p "$run" "$cache/docker"
+    mkdir -p "$cache/docker"
     echo '{}' >"$run/daemon.json"  # never the host's /etc/docker/daemon.json
     setsid dockerd --config-file "$run/daemon.json" --host "$host" --pidfile "$run/dockerd.pid" \
       --data-root "$cache/docker" --exec-root "$run/exec" \
@@ -76,6 +86,10 @@ stop() {
       log "kind's dockerd stopped"
     fi
   fi
+  if [[ -f $run/tunables ]]; then
+    while read -r t value; do echo "$value" >"/proc/sys/$t"; done <"$run/tunables"
+  fi
+  if [[ -f $run/no-lib-modules ]]; then rmdir /lib/modules 2>/dev/null || true; fi
   rm -rf "$run"
 }
 
