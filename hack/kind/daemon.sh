@@ -48,7 +48,8 @@ start() {
   if ! docker_kind info >/dev/null 2>&1; then
     mkdir -p "$cache/docker"
     echo '{}' >"$run/daemon.json"  # never the host's /etc/docker/daemon.json
-    setsid dockerd --config-file "$run/daemon.json" --host "$host" --pidfile "$run/dockerd.pid" \
+    # The runtime notes here what it dropped from which container.
+    DENSENET_KIND_RUNTIME_LOG=$cache/oci-runtime.log setsid dockerd --config-file "$run/daemon.json" --host "$host" --pidfile "$run/dockerd.pid" \
       --data-root "$cache/docker" --exec-root "$run/exec" \
       --bridge none --iptables=false --ip-forward=false --ip-masq=false \
       --add-runtime "densenet-kind=$here/oci_runtime.py" --default-runtime densenet-kind \
@@ -90,6 +91,9 @@ stop() {
     while read -r t value; do echo "$value" >"/proc/sys/$t"; done <"$run/tunables"
   fi
   if [[ -f $run/no-lib-modules ]]; then rmdir /lib/modules 2>/dev/null || true; fi
+  # Whatever the daemon left mounted under its state (network namespaces), deepest first.
+  awk -v run="$run/" 'index($5, run) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    xargs -r -n1 umount -l
   rm -rf "$run"
 }
 

@@ -133,7 +133,8 @@ for archive in "$work"/*.tar; do
     fail "ctr images import of $(basename "$archive") failed"
 done
 docker exec "$build" ctr --namespace=k8s.io images list --quiet | grep -v '^sha256:' >&2
-docker exec "$build" sh -c 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.2; done'
+docker exec "$build" sh -c 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.2; done
+  rm -rf /run/containerd'
 
 docker commit \
   --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
