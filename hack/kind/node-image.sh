@@ -40,7 +40,7 @@ docker image inspect "$base_image" >/dev/null 2>&1 ||
 
 # Image names: the Kubernetes components under the names kubeadm asks for; etcd, CoreDNS and
 # pause under ours, at the versions really built (kubeadm v1.36.3 would ask for etcd 3.6.8-0
-# and CoreDNS v1.14.2: hack/kind/cluster.yaml points it at these).
+# and CoreDNS v1.14.2: the kind config in hack/kind-e2e.sh points it at these).
 k8s=$KUBERNETES_VERSION
 etcd_image=densenet.local/etcd:$ETCD_VERSION
 coredns_image=densenet.local/coredns:$COREDNS_VERSION
