@@ -27,8 +27,8 @@ fail() { log "$*"; exit 1; }
 
 # Debian's packages a node needs (kind's list, less what only its other features use: NFS,
 # iSCSI, fuse-overlayfs, nftables mode).
-packages="systemd conntrack iptables iproute2 ethtool util-linux mount kmod libseccomp2 runc
-  ca-certificates procps bash"
+packages="systemd conntrack iptables iproute2 ethtool util-linux mount kmod libseccomp2 runc"
+packages+=" ca-certificates procps bash"
 binaries=(kubeadm kubelet kubectl containerd containerd-shim-runc-v2 ctr crictl kube-apiserver
   kube-controller-manager kube-scheduler kube-proxy etcd coredns pause)
 for b in "${binaries[@]}"; do
@@ -128,19 +128,23 @@ done
 docker exec -d "$build" containerd
 for _ in $(seq 30); do docker exec "$build" ctr version >/dev/null 2>&1 && break; sleep 0.5; done
 for archive in "$work"/*.tar; do
-  docker exec -i "$build" ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
-    --all-platforms --no-unpack --digests - <"$archive" >/dev/null ||
-    fail "ctr images import of $(basename "$archive") failed"
+  out=$(docker exec -i "$build" ctr --namespace=k8s.io images import \
+    --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests - <"$archive" 2>&1) ||
+    fail "ctr images import of $(basename "$archive") failed: $out"
 done
-docker exec "$build" ctr --namespace=k8s.io images list --quiet | grep -v '^sha256:' >&2
+log "preloaded: $(docker exec "$build" ctr --namespace=k8s.io images list --quiet 2>/dev/null |
+  grep -v -e '^sha256:' -e '^import-' | tr '\n' ' ')"
 docker exec "$build" sh -c 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.2; done
   rm -rf /run/containerd'
 
-docker commit \
-  --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
-  --change 'CMD []' --change 'ENV container=docker' --change 'STOPSIGNAL SIGRTMIN+3' \
-  --change "LABEL densenet.dev/kind-node-key=$node_key" \
-  "$build" "$node_image" >/dev/null
+docker commit "$build" "$node_image-commit" >/dev/null
+# systemd is told to stop by SIGRTMIN+3 (SIGTERM re-executes it); `docker commit --change`
+# cannot set a stop signal on Debian's Docker 20.10, a one-line build can.
+printf '%s\n' "FROM $node_image-commit" 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
+  'CMD []' 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3' "LABEL densenet.dev/kind-node-key=$node_key" |
+  DOCKER_BUILDKIT=0 docker build -q -t "$node_image" - >/dev/null 2>&1 ||
+  fail "docker build of $node_image from $node_image-commit failed"
+docker rmi "$node_image-commit" >/dev/null
 size=$(docker image inspect --format '{{.Size}}' "$node_image")
 log "built $node_image in $(($(date +%s) - start)) s ($((size / 1000000)) MB)"
 echo "$node_image"
