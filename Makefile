@@ -6,7 +6,7 @@ UV := $(VENV)/bin/uv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-packages venv venv-keras2 binaries test lint cluster-up cluster-down cluster-status demo clean \
-  docker-daemon images locks
+  docker-daemon images locks kind-e2e kind-down
 
 # Editable installs map packages at install time: a new package directory needs a reinstall.
 PACKAGE_MARKERS := $(wildcard contract/src/*/__init__.py trainer/src/*/__init__.py operator/src/*/__init__.py hack/*/__init__.py)
@@ -73,6 +73,15 @@ cluster-status: venv
 # `make demo DEMO_ARGS=--keep` leaves it all running.
 demo: system-packages venv binaries images
 	IMAGE_TAG=$(IMAGE_TAG) $(VENV)/bin/python -m devcluster.demo $(DEMO_ARGS)
+
+# The chart end to end on a kind cluster (hack/kind-e2e.sh: the images, kind's node image and
+# its own Docker daemon from hack/kind, kind load, helm install, a job to Succeeded; needs root).
+# KEEP_CLUSTER=1 keeps the cluster; `make kind-down` removes it, its network and its daemon.
+kind-e2e: system-packages venv binaries docker-daemon
+	bash hack/kind-e2e.sh
+
+kind-down:
+	bash hack/kind/daemon.sh stop
 
 clean:
 	rm -rf $(VENV) .venv-keras2

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kwok, helm), Kubeflow's training-operator for the
-# peer benchmark (~3 min cold), Kueue, and a real node's parts (kubelet,
+# peer benchmark (~3 min cold), Kueue, a real node's parts (kubelet,
 # containerd and its runc shim, ctr, crictl, the CNI plugins, the pause binary;
-# ~12 min cold) from their Go modules and sources at the versions pinned in
-# hack/versions.env, into a per-user cache keyed by version. A binary that is
-# already cached is not rebuilt. Prints the bin directory on stdout.
+# ~12 min cold), and kind with kubeadm for its node image, from their Go
+# modules and sources at the versions pinned in hack/versions.env, into a
+# per-user cache keyed by version. A binary that is already cached is not
+# rebuilt. Prints the bin directory on stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,7 +34,7 @@ install_binary() { # NAME VERSION BUILT_FILE
 build_kubernetes() {
   local v=$KUBERNETES_VERSION
   local needed=()
-  local all=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+  local all=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kubeadm)
   for c in "${all[@]}"; do
     [[ -x $(cached "$c" "$v") ]] || needed+=("$c")
   done
@@ -71,6 +72,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kubeadm"
 )
 GO
   (cd "$mod" && go mod tidy -e >/dev/null 2>&1 || true; cd "$mod" && GOFLAGS=-mod=mod go mod download >/dev/null)
@@ -201,4 +203,6 @@ build_go_install crictl "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl "-
 build_cni_plugins
 build_pause
 build_device_plugin
+# kind (its node image also takes kubeadm, built with the control plane above).
+build_go_install kind "$KIND_VERSION" sigs.k8s.io/kind
 echo "$bin_dir"

@@ -22,15 +22,11 @@ processes)."""
 from __future__ import annotations
 
 import contextlib
-import gzip
-import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +37,7 @@ from devcluster import config, pki
 from devcluster.bridge import PodBridge
 from devcluster.components import Component
 from devcluster.config import ClusterPaths
+from devcluster.ociarchive import oci_archive
 
 NAME = config.REAL_NODE_NAME
 NETWORK = PodBridge(config.REAL_NODE_BRIDGE, config.REAL_NODE_POD_CIDR, config.REAL_NODE_GATEWAY)
@@ -570,60 +567,6 @@ def remove_kubepods_cgroups(base: Path = Path("/sys/fs/cgroup")) -> None:
         for directory, _subdirs, _files in sorted(os.walk(top), key=lambda e: -len(e[0])):
             with contextlib.suppress(OSError):  # not empty: something still runs in it
                 os.rmdir(directory)
-
-
-# --- the pause image ------------------------------------------------------------------------
-def oci_archive(name: str, binary: bytes, path: str) -> bytes:
-    """An OCI image-layout tar of one static binary at `path` (its entrypoint), which
-    `ctr images import` takes under `name`."""
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(path.lstrip("/"))
-        info.size, info.mode, info.mtime = len(binary), 0o755, 0
-        tar.addfile(info, io.BytesIO(binary))
-    raw = layer.getvalue()
-    compressed = gzip.compress(raw, mtime=0)
-    image_config = json.dumps({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Entrypoint": [path], "User": "65535:65535"},
-        "rootfs": {"type": "layers", "diff_ids": [_digest(raw)]},
-    }).encode()  # fmt: skip
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": _descriptor("application/vnd.oci.image.config.v1+json", image_config),
-        "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar+gzip", compressed)],
-    }).encode()  # fmt: skip
-    index = {
-        "schemaVersion": 2,
-        "manifests": [{
-            **_descriptor("application/vnd.oci.image.manifest.v1+json", manifest),
-            "annotations": {"io.containerd.image.name": name,
-                            "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]},
-            "platform": {"architecture": "amd64", "os": "linux"},
-        }],
-    }  # fmt: skip
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        files = {
-            "oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
-            "index.json": json.dumps(index).encode(),
-            **{f"blobs/sha256/{_digest(b)[7:]}": b for b in (compressed, image_config, manifest)},
-        }
-        for member, data in files.items():
-            info = tarfile.TarInfo(member)
-            info.size, info.mtime = len(data), 0
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
-def _digest(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def _descriptor(media_type: str, data: bytes) -> dict[str, object]:
-    return {"mediaType": media_type, "digest": _digest(data), "size": len(data)}
 
 
 def trainer_pid(job: str, rank: int) -> int | None:

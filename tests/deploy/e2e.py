@@ -312,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs-namespace", default="default")
     parser.add_argument("--job", type=Path, default=REPO_ROOT / "examples" / "cpu-smoke.yaml")
     parser.add_argument("--set", action="append", default=[], dest="values")
+    parser.add_argument(
+        "--cpu-request", help="the workers' CPU request (a small node cannot fit the example's)"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds per step")
     parser.add_argument(
         "--min-top1", type=float, default=None, help="fail below this final validation top-1"
@@ -326,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         took = target.install(args.values)
         print(f"e2e: helm install to Ready: {took:.1f} s", flush=True)
         job = yaml.safe_load(args.job.read_text())
+        if args.cpu_request:
+            resources = job["spec"].setdefault("template", {}).setdefault("resources", {})
+            resources.setdefault("requests", {})["cpu"] = args.cpu_request
         status = run_job_to_success(
             target, args.jobs_namespace, job, args.timeout, min_top1=args.min_top1
         )
