@@ -8,7 +8,7 @@
 # kind here runs on what hack/kind provides, because this machine has no image registry and no
 # CAP_SYS_RESOURCE in its capability bounding set: a node image assembled from the binary
 # cache (hack/kind/node-image.sh), and kind's own Docker daemon, whose runtime fits kind's
-# privileged nodes to the host, with an --internal network (hack/kind/daemon.sh).
+# privileged nodes to the host, on a network with no way out (hack/kind/daemon.sh).
 #
 # Needs root, Debian's docker.io, the binaries (make binaries: kind, kubeadm, helm, ...) and the
 # repository's .venv (make venv). `make kind-e2e` runs it with those prerequisites.
@@ -78,6 +78,7 @@ kubeadmConfigPatches:
 - |
   kind: KubeletConfiguration
   failCgroupV1: false
+  resolvConf: /kind/pod-resolv.conf
 YAML
 step "creating kind cluster $cluster from $node_image"
 on_kind "$kind" create cluster --name "$cluster" --image "$node_image" --config "$work/cluster.yaml" \
@@ -87,8 +88,8 @@ docker save "$operator_image" "$trainer_image" -o "$work/images.tar"
 on_kind "$kind" load image-archive "$work/images.tar" --name "$cluster"
 rm -f "$work/images.tar"
 
-# The node's API server is published on no host port (its network is --internal): the host
-# reaches it on the node's address on that network, which its certificate names.
+# The host reaches the node's API server on the node's address on kind's network (its
+# certificate names it), not through Docker's userland proxy on 127.0.0.1.
 node_ip=$(on_kind docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
   "$cluster-control-plane")
 sed -i "s#server: https://.*#server: https://$node_ip:6443#" "$work/kubeconfig"

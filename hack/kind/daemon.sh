@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kind's own Docker daemon, its --internal network, and the host rules that keep that network
+# kind's own Docker daemon, its network, and the host rules that keep that network
 # off the outside world. kind starts its nodes `--privileged`, which fails on a host whose
 # capability bounding set lacks a capability Docker asks for (here CAP_SYS_RESOURCE): this
 # daemon's default runtime is hack/kind/oci_runtime.py, which fits each container to the
@@ -11,8 +11,10 @@
 #   bash hack/kind/daemon.sh host    # prints its DOCKER_HOST
 #
 # Needs root, Debian's docker.io (dockerd, runc) and iptables. The daemon leaves the host's
-# iptables alone (--iptables=false) and forwards nothing; the network is --internal (no route
-# out of the node) and two FORWARD rules drop anything that would still leave its bridge.
+# iptables alone (--iptables=false: no NAT, so no route out of the node) and forwards nothing;
+# two FORWARD rules drop anything that would still leave the network's bridge. The network is
+# not --internal: Docker publishes no port on one, and kind reads the API server's host port
+# (Docker's userland proxy on 127.0.0.1).
 # What else a kind node changes on the host, put back by `stop`: the kubelet's kernel tunables
 # (it sets them in /proc/sys, which is the host's: vm.overcommit_memory, kernel.panic, ...), and
 # /lib/modules, which kind mounts into its nodes and Docker creates when the host has none.
@@ -24,12 +26,17 @@ host=unix://$run/docker.sock
 network=${KIND_NETWORK:-densenet-kind}
 bridge=dnkind0
 subnet=${KIND_SUBNET:-10.89.0.0/24}
+# The daemon's default bridge, which nothing uses. Not `--bridge none`: with it, dockerd deletes
+# the host's docker0 at start (Docker removes its default bridge interface when told to use
+# none), and the daemon that builds images can then start no container.
+default_bridge=dnkind1
+default_address=${KIND_DEFAULT_BRIDGE_ADDRESS:-10.89.1.1/24}
 log() { echo "[kind-daemon] $*" >&2; }
 docker_kind() { DOCKER_HOST=$host docker "$@"; }
 tunables=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 # Nothing enters or leaves the network's bridge except between its own ports.
-rules=("-i $bridge ! -o $bridge" "-o $bridge ! -i $bridge")
+rules=("-i $bridge ! -o $bridge" "-o $bridge ! -i $bridge" "-i $default_bridge" "-o $default_bridge")
 rule() { # -I|-C|-D RULE
   # shellcheck disable=SC2086 # the rule is words
   iptables -w "$1" FORWARD $2 -j DROP -m comment --comment densenet-kind
@@ -37,7 +44,7 @@ rule() { # -I|-C|-D RULE
 
 start() {
   ((EUID == 0)) || { log "needs root (dockerd, iptables)"; exit 1; }
-  for tool in dockerd runc iptables docker; do
+  for tool in dockerd runc iptables docker ip; do
     command -v "$tool" >/dev/null || { log "$tool is missing: make system-packages"; exit 1; }
   done
   mkdir -p "$run"
@@ -45,13 +52,18 @@ start() {
     for t in "${tunables[@]}"; do echo "$t $(cat "/proc/sys/$t")"; done >"$run/tunables"
     [[ -e /lib/modules ]] || touch "$run/no-lib-modules"
   fi
+  for r in "${rules[@]}"; do rule -C "$r" 2>/dev/null || rule -I "$r"; done
+  if ! ip link show "$default_bridge" >/dev/null 2>&1; then
+    ip link add "$default_bridge" type bridge
+    ip addr add "$default_address" dev "$default_bridge"
+  fi
   if ! docker_kind info >/dev/null 2>&1; then
     mkdir -p "$cache/docker"
     echo '{}' >"$run/daemon.json"  # never the host's /etc/docker/daemon.json
     # The runtime notes here what it dropped from which container.
     DENSENET_KIND_RUNTIME_LOG=$cache/oci-runtime.log setsid dockerd --config-file "$run/daemon.json" --host "$host" --pidfile "$run/dockerd.pid" \
       --data-root "$cache/docker" --exec-root "$run/exec" \
-      --bridge none --iptables=false --ip-forward=false --ip-masq=false \
+      --bridge "$default_bridge" --iptables=false --ip-forward=false --ip-masq=false \
       --add-runtime "densenet-kind=$here/oci_runtime.py" --default-runtime densenet-kind \
       >"$cache/dockerd.log" 2>&1 </dev/null &
     for _ in $(seq 60); do docker_kind info >/dev/null 2>&1 && break; sleep 0.5; done
@@ -63,10 +75,9 @@ start() {
     log "kind's dockerd started ($host, log $cache/dockerd.log)"
   fi
   if ! docker_kind network inspect "$network" >/dev/null 2>&1; then
-    docker_kind network create --internal --subnet "$subnet" \
+    docker_kind network create --subnet "$subnet" \
       -o "com.docker.network.bridge.name=$bridge" "$network" >/dev/null
   fi
-  for r in "${rules[@]}"; do rule -C "$r" 2>/dev/null || rule -I "$r"; done
 }
 
 stop() {
@@ -87,6 +98,7 @@ stop() {
       log "kind's dockerd stopped"
     fi
   fi
+  ip link del "$default_bridge" 2>/dev/null || true
   if [[ -f $run/tunables ]]; then
     while read -r t value; do echo "$value" >"/proc/sys/$t"; done <"$run/tunables"
   fi

@@ -96,7 +96,7 @@ pack "$coredns_image" coredns /coredns
 pack "$pause_image" pause /pause 65535:65535
 # kube-proxy programs iptables: its image is the node's Debian base with the binary.
 docker run -d --name "$build" --entrypoint sleep "$kind_base" infinity >/dev/null
-docker cp "$bin_dir/kube-proxy" "$build:/usr/local/bin/kube-proxy"
+docker cp -L "$bin_dir/kube-proxy" "$build:/usr/local/bin/kube-proxy"
 docker commit --change 'ENTRYPOINT ["/usr/local/bin/kube-proxy"]' --change 'CMD []' "$build" "registry.k8s.io/kube-proxy:$k8s" >/dev/null
 docker rm -f -v "$build" >/dev/null
 docker save "registry.k8s.io/kube-proxy:$k8s" -o "$work/kube-proxy.tar"
