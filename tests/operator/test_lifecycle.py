@@ -586,3 +586,19 @@ def test_a_pod_kueue_stopped_is_a_preemption_that_says_kueues_words():
     restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
     assert f"dn-worker-1 was stopped by Kueue (WorkloadEvicted: {words})" in restarting["message"]
     assert any(words in e.message for e in plan.events)
+
+
+def test_a_pod_first_seen_deleting_still_says_kueue_stopped_it():
+    """Kueue marks a pod, then deletes it; under load one watch event brings both (seen in
+    CI): the pod is gone from the attempt, but the job still says Kueue stopped it."""
+    stopped = {"type": "TerminationTarget", "status": "True", "reason": "WorkloadEvicted",
+               "message": "Preempted to accommodate a workload"}  # fmt: skip
+    deleting = grouped(
+        pod(1, meta={"deletionTimestamp": "2026-11-24T11:59:59Z"},
+            status={"conditions": [stopped]})
+    )  # fmt: skip
+    plan = run(stored(kueue_job(), restarts=0), [grouped(pod(0)), deleting])
+    assert (plan.status["restarts"], plan.status["preemptions"]) == (0, 1)
+    restarting = next(c for c in plan.status["conditions"] if c["type"] == "Restarting")
+    assert "dn-worker-1 was stopped by Kueue (WorkloadEvicted: Preempted" in restarting["message"]
+    assert "disappeared" not in restarting["message"]

@@ -362,14 +362,19 @@ class Decider:
         # A missing pod is lost once the attempt was launched; a pod of this attempt being
         # deleted is lost even before that pass ran (only a new attempt deletes our own).
         launched = self.status.get("launchedAttempt") == self.attempt
-        deleted = {p.index for p in self.pods if p.attempt == self.attempt and p.deleting}
+        deleted = {p.index: p for p in self.pods if p.attempt == self.attempt and p.deleting}
         lost = [
-            self.job.pod_name(i)
-            for i in range(self.job.replicas)
-            if i not in current and (launched or i in deleted)
+            i for i in range(self.job.replicas) if i not in current and (launched or i in deleted)
         ]
         if lost and not all(p.outcome() is Outcome.OK for p in current.values()):
-            self.restart(False, f"{', '.join(lost)} disappeared (deleted or its node was lost)")
+            # A pod first seen already deleting may still say who stopped it (Kueue marks a
+            # pod, then deletes it; one watch event can bring both).
+            told = [deleted[i] for i in lost if i in deleted and deleted[i].evicted]
+            if told:
+                self.restart(False, told[0].describe_end())
+            else:
+                names = ", ".join(self.job.pod_name(i) for i in lost)
+                self.restart(False, f"{names} disappeared (deleted or its node was lost)")
             return True
         return False
 
