@@ -245,7 +245,7 @@ def corefile(paths: ClusterPaths) -> str:
 COREDNS_ROLE = "densenet:coredns"
 # The fake Ascend plugin annotates the pod it allocated for, as MindCluster's does.
 DEVICE_PLUGIN_ROLE = "densenet:fake-device-plugin"
-DEVICE_PLUGIN_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]}]
+DEVICE_PLUGIN_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]}]
 # Fake accelerators the node advertises (hack/deviceplugin, through the kubelet's API).
 # 2 MiB pages reserved from the kernel while the node runs (Gaudi pods request them; the
 # kubelet reports what the kernel has), given back at teardown.
@@ -339,6 +339,7 @@ def components(paths: ClusterPaths) -> NodeComponents:
                 f"--node={NAME}",
                 f"--node-ip={NETWORK.gateway}",
                 f"--kubeconfig={paths.root / f'{pki.DEVICE_PLUGIN.stem}.kubeconfig'}",
+                f"--pod-resources-socket={node.kubelet_dir / 'pod-resources' / 'kubelet.sock'}",
             ],
         )
         for vendor, (resource, count) in FAKE_DEVICES.items()

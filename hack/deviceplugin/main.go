@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+	podresources "k8s.io/kubelet/pkg/apis/podresources/v1"
 )
 
 const ascendAnnotation = "ascend.kubectl.kubernetes.io/ascend-910-configuration"
@@ -58,6 +59,8 @@ type plugin struct {
 	node   string
 	nodeIP string
 	kube   kubernetes.Interface // nil: no annotation (Gaudi)
+	// The kubelet's pod-resources socket (Ascend: which pod got which devices).
+	podResources string
 }
 
 func (p *plugin) GetDevicePluginOptions(context.Context, *pluginapi.Empty) (*pluginapi.DevicePluginOptions, error) {
@@ -85,9 +88,7 @@ func (p *plugin) Allocate(ctx context.Context, req *pluginapi.AllocateRequest) (
 		resp.ContainerResponses = append(resp.ContainerResponses,
 			&pluginapi.ContainerAllocateResponse{Envs: p.vendor.env(joined)})
 		if p.kube != nil {
-			if err := p.annotate(ctx, ids); err != nil {
-				log.Printf("annotating the pod of devices %s: %v", joined, err)
-			}
+			go p.annotate(ids) // once the kubelet has recorded the allocation
 		}
 	}
 	return resp, nil
@@ -111,43 +112,82 @@ type ascendConfiguration struct {
 	Devices  []ascendDevice `json:"devices"`
 }
 
-// annotate finds the pod the kubelet is allocating for, as MindCluster's plugin does: the
-// oldest pod on this node, not yet running, that asks for the resource and has no
-// annotation yet; and writes the devices it got. Device IPs are made up (strings in the rank
-// table, never dialled).
-func (p *plugin) annotate(ctx context.Context, ids []string) error {
-	pods, err := p.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{
-		FieldSelector: "spec.nodeName=" + p.node + ",status.phase=Pending",
-	})
-	if err != nil {
-		return err
-	}
-	var candidates []corev1.Pod
-	for _, pod := range pods.Items {
-		if _, done := pod.Annotations[ascendAnnotation]; done {
-			continue
+// annotate writes the devices a pod got into its annotation, as MindCluster's plugin does.
+// Allocate does not say which pod it is for: MindCluster's plugin guesses the oldest pending
+// pod that asks for the resource (or, with Volcano, orders them by the scheduler's predicate
+// time), which is ambiguous when the operator creates a job's pods within one second. Here
+// the kubelet's pod-resources API (List), once Allocate has returned, names the pod whose
+// container holds exactly these devices. Device IPs are made up (strings in the rank table,
+// never dialled).
+func (p *plugin) annotate(ids []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	want := strings.Join(ids, ",")
+	for {
+		pod, err := p.holder(ctx, want)
+		if err == nil && pod != nil {
+			if err = p.write(ctx, pod, ids); err == nil {
+				log.Printf("annotated %s/%s with devices %s", pod.Namespace, pod.Name, want)
+				return
+			}
 		}
-		for _, c := range pod.Spec.Containers {
-			if q, ok := c.Resources.Limits[corev1.ResourceName(p.vendor.resource)]; ok && int(q.Value()) == len(ids) {
-				candidates = append(candidates, pod)
-				break
+		select {
+		case <-ctx.Done():
+			log.Printf("annotating the pod of devices %s: no pod holds them (%v)", want, err)
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// holder is the pod, not yet annotated, whose container the kubelet gave exactly `want`
+// (sorted ids, comma-joined) of this plugin's resource; nil while the kubelet lists none.
+func (p *plugin) holder(ctx context.Context, want string) (*corev1.Pod, error) {
+	conn, err := grpc.NewClient("unix://"+p.podResources, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	listed, err := podresources.NewPodResourcesListerClient(conn).List(ctx, &podresources.ListPodResourcesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	for _, held := range listed.PodResources {
+		for _, c := range held.Containers {
+			var got []string // the kubelet lists a container's devices one entry each
+			for _, d := range c.Devices {
+				if d.ResourceName == p.vendor.resource {
+					got = append(got, d.DeviceIds...)
+				}
+			}
+			sort.Slice(got, func(a, b int) bool { return atoi(got[a]) < atoi(got[b]) })
+			if strings.Join(got, ",") != want {
+				continue
+			}
+			// The name may be an earlier pod's, already annotated and still going.
+			pod, err := p.kube.CoreV1().Pods(held.Namespace).Get(ctx, held.Name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			if _, done := pod.Annotations[ascendAnnotation]; !done && pod.Spec.NodeName == p.node {
+				return pod, nil
 			}
 		}
 	}
-	if len(candidates) == 0 {
-		return fmt.Errorf("no pending pod on %s asks for %d %s", p.node, len(ids), p.vendor.resource)
-	}
-	sort.Slice(candidates, func(a, b int) bool {
-		return candidates[a].CreationTimestamp.Before(&candidates[b].CreationTimestamp)
-	})
-	pod := candidates[0]
+	return nil, nil
+}
+
+func (p *plugin) write(ctx context.Context, pod *corev1.Pod, ids []string) error {
 	conf := ascendConfiguration{PodName: pod.Name, ServerID: p.nodeIP, HostIP: p.nodeIP}
 	for _, id := range ids {
 		conf.Devices = append(conf.Devices, ascendDevice{id, fmt.Sprintf("192.168.100.%d", 101+atoi(id))})
 	}
 	value, _ := json.Marshal(conf)
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{ascendAnnotation: string(value)}}})
-	_, err = p.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	// The pod's UID as a precondition: never the annotation of a pod of the same name.
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"uid": pod.UID, "annotations": map[string]string{ascendAnnotation: string(value)},
+	}})
+	_, err := p.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }
 
@@ -174,6 +214,7 @@ func main() {
 	node := flag.String("node", "", "this node's name (Ascend: to find the pod to annotate)")
 	nodeIP := flag.String("node-ip", "", "this node's IP (Ascend: the annotation's server_id)")
 	kubeconfig := flag.String("kubeconfig", "", "Ascend: the kubeconfig to annotate pods with")
+	podResources := flag.String("pod-resources-socket", "/var/lib/kubelet/pod-resources/kubelet.sock", "Ascend: the kubelet's pod-resources socket (<root-dir>/pod-resources/kubelet.sock)")
 	flag.Parse()
 	v, ok := vendors[*kind]
 	if !ok {
@@ -183,7 +224,7 @@ func main() {
 		log.Fatalf("--resource is required")
 	}
 	v.resource = *resource
-	p := &plugin{vendor: v, count: *count, node: *node, nodeIP: *nodeIP}
+	p := &plugin{vendor: v, count: *count, node: *node, nodeIP: *nodeIP, podResources: *podResources}
 	if *kind == "ascend" {
 		config, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 		if err != nil {

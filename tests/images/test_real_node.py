@@ -179,7 +179,10 @@ def test_fake_accelerators_come_through_the_device_plugin_api(
             }]},
         }  # fmt: skip
 
-    core_v1.create_namespaced_pod(namespace, pod("npu", config.ASCEND_RESOURCE, 2))
+    # Two Ascend pods in the same second, as the operator creates a job's pods: each must get
+    # the annotation of its own devices, whichever the kubelet allocates for first.
+    core_v1.create_namespaced_pod(namespace, pod("npu-0", config.ASCEND_RESOURCE, 2))
+    core_v1.create_namespaced_pod(namespace, pod("npu-1", config.ASCEND_RESOURCE, 2))
     core_v1.create_namespaced_pod(namespace, pod("hpu", config.GAUDI_RESOURCE, 2))
     core_v1.create_namespaced_pod(namespace, pod("too-many", config.ASCEND_RESOURCE, 9))
 
@@ -188,23 +191,27 @@ def test_fake_accelerators_come_through_the_device_plugin_api(
         return found if found.status.phase in ("Succeeded", "Failed") else None
 
     envs = {}
-    for name in ("npu", "hpu"):
+    for name in ("npu-0", "npu-1", "hpu"):
         ended_pod = eventually(lambda n=name: ended(n), timeout=120, interval=1, what=name)
         log = core_v1.read_namespaced_pod_log(name, namespace)
         assert ended_pod.status.phase == "Succeeded", log
         envs[name] = json.loads(log.strip().splitlines()[-1])
-    npu_ids = envs["npu"]["ASCEND_VISIBLE_DEVICES"].split(",")
-    assert len(npu_ids) == 2 and set(npu_ids) <= {str(i) for i in range(8)}
+    npu_ids = {n: envs[n]["ASCEND_VISIBLE_DEVICES"].split(",") for n in ("npu-0", "npu-1")}
+    assert all(len(ids) == 2 for ids in npu_ids.values())
+    assert set(npu_ids["npu-0"]) | set(npu_ids["npu-1"]) <= {str(i) for i in range(8)}
+    assert not set(npu_ids["npu-0"]) & set(npu_ids["npu-1"])
     hpu = envs["hpu"]
     assert hpu["HABANA_VISIBLE_DEVICES"] == hpu["HABANA_VISIBLE_MODULES"]
     assert len(hpu["HABANA_VISIBLE_DEVICES"].split(",")) == 2
     # As MindCluster's plugin does: the devices on the pod, for the rank table.
-    annotation = core_v1.read_namespaced_pod("npu", namespace).metadata.annotations[
-        "ascend.kubectl.kubernetes.io/ascend-910-configuration"
-    ]
-    written = json.loads(annotation)
-    assert written["pod_name"] == "npu" and written["server_id"] == str(config.REAL_NODE_GATEWAY)
-    assert [d["device_id"] for d in written["devices"]] == npu_ids
+    for name, ids in npu_ids.items():
+        annotation = core_v1.read_namespaced_pod(name, namespace).metadata.annotations[
+            "ascend.kubectl.kubernetes.io/ascend-910-configuration"
+        ]
+        written = json.loads(annotation)
+        assert written["pod_name"] == name
+        assert written["server_id"] == str(config.REAL_NODE_GATEWAY)
+        assert [d["device_id"] for d in written["devices"]] == ids, (name, written)
 
     def unschedulable() -> str | None:
         conditions = core_v1.read_namespaced_pod("too-many", namespace).status.conditions or []
