@@ -113,9 +113,9 @@ type ascendConfiguration struct {
 }
 
 // annotate writes the devices a pod got into its annotation, as MindCluster's plugin does.
-// Allocate does not say which pod it is for: MindCluster's plugin guesses the oldest pending
-// pod that asks for the resource (or, with Volcano, orders them by the scheduler's predicate
-// time), which is ambiguous when the operator creates a job's pods within one second. Here
+// Allocate does not say which pod it is for: MindCluster's plugin picks the pending pod on the
+// node with the earliest Volcano predicate-time annotation (without Volcano, the first listed),
+// which is a guess when the operator creates a job's pods within one second. Here
 // the kubelet's pod-resources API (List), once Allocate has returned, names the pod whose
 // container holds exactly these devices. Device IPs are made up (strings in the rank table,
 // never dialled).
