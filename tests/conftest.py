@@ -43,6 +43,15 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(scope="session")
+def real_node_session(cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The real node, once a module started it (tests/real_node.py), runs on for the next
+    module (a start is ~12 s, a stop more) and is stopped at the end of the session. A test
+    that stops it (the teardown check, the demo) leaves the next module to start it again."""
+    yield cluster
+    devcluster.stop_node(cluster.paths)
+
+
+@pytest.fixture(scope="session")
 def api_client(cluster: LocalCluster) -> kube_client.ApiClient:
     return cluster.api_client()
 

@@ -1,6 +1,7 @@
 """The real node of the local cluster (`devcluster up --with node`: containerd and the kubelet)
 for the tests that run pods from the images `make images` built: started with those images
-loaded into its containerd, stopped after the module, and where a pod's processes are."""
+loaded into its containerd, left running for the next module that needs it, and where a pod's
+processes are."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from densenet_contract import image
 from devcluster import cluster as devcluster
 from devcluster import config, realnode
+
+if TYPE_CHECKING:
+    from tests.conftest import LocalCluster
 
 # What a pod (or a job's scheduling) sets to land on the real node, which is tainted so that
 # only pods that ask run there.
@@ -32,10 +36,9 @@ KUBERNETES_SERVICE_HOST = str(next(config.SERVICE_CIDR.hosts()))
 
 
 @pytest.fixture(scope="module")
-def real_node(cluster) -> Iterator[None]:
-    """The node for one test module, with the trainer image loaded."""
-    with running(cluster.paths, [TRAINER_IMAGE]):
-        yield
+def real_node(real_node_session: LocalCluster) -> None:
+    """The node for a test module, with the trainer image loaded."""
+    start_with_images(real_node_session.paths, [TRAINER_IMAGE])
 
 
 @pytest.fixture
@@ -47,20 +50,16 @@ def fake_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@contextmanager
-def running(paths: config.ClusterPaths, images: Sequence[str]) -> Iterator[None]:
-    """The node started with `images` in its containerd (loaded from the Docker daemon unless
-    already there), stopped on exit whatever happened."""
+def start_with_images(paths: config.ClusterPaths, images: Sequence[str]) -> None:
+    """The node started (unless it runs) with `images` in its containerd (loaded from the
+    Docker daemon unless already there). It stays up for the next module that needs it
+    (starting it takes ~12 s) and stops at the end of the session (`real_node_session`)."""
+    devcluster.start_node(paths, log=print)
     try:
-        devcluster.start_node(paths, log=print)
-        try:
-            loaded = realnode.load_images(paths, list(images))
-        except OSError as err:
-            pytest.fail(f"{err}: the node runs the images `make images` builds")
-        print(f"loaded into the node's containerd: {loaded or 'nothing (already there)'}")
-        yield
-    finally:
-        devcluster.stop_node(paths)
+        loaded = realnode.load_images(paths, list(images))
+    except OSError as err:
+        pytest.fail(f"{err}: the node runs the images `make images` builds")
+    print(f"loaded into the node's containerd: {loaded or 'nothing (already there)'}")
 
 
 def container_pid(paths: config.ClusterPaths, container_id: str) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 from kubernetes import client as kube_client
 from kubernetes.client.exceptions import ApiException
 
-from devcluster import config, pki
+from devcluster import config, hostkernel, pki
 from devcluster.bridge import PodBridge
 from devcluster.components import Component
 from devcluster.config import ClusterPaths
@@ -90,6 +90,10 @@ class NodePaths:
     @property
     def pod_logs(self) -> Path:
         return self.root / "pod-logs"
+
+    @property
+    def host_kernel(self) -> Path:  # the host's kernel settings from before the node started
+        return self.root / "host-kernel.json"
 
 
 def pause_image(version: str) -> str:
@@ -250,7 +254,7 @@ DEVICE_PLUGIN_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get
 # 2 MiB pages reserved from the kernel while the node runs (Gaudi pods request them; the
 # kubelet reports what the kernel has), given back at teardown.
 HUGEPAGES_2MI = 256
-NR_HUGEPAGES = Path("/proc/sys/vm/nr_hugepages")
+NR_HUGEPAGES = hostkernel.PROC_SYS / hostkernel.NR_HUGEPAGES
 FAKE_DEVICES = {"ascend": (config.ASCEND_RESOURCE, 8), "gaudi": (config.GAUDI_RESOURCE, 8)}
 COREDNS_RULES = [
     {
@@ -383,7 +387,11 @@ def prepare(paths: ClusterPaths, versions: dict[str, str]) -> None:
         NETWORK.allow_forwarding()
     else:
         NETWORK.create()
-    reserve_hugepages(node)
+    # What the node changes on the host, recorded for teardown: the pages it reserves now,
+    # the tunables the kubelet sets at its start, forwarding (the CNI bridge plugin).
+    changed = (hostkernel.NR_HUGEPAGES, hostkernel.IP_FORWARD, *hostkernel.KUBELET_TUNABLES)
+    before = hostkernel.record(node.host_kernel, changed)
+    NR_HUGEPAGES.write_text(str(int(before[hostkernel.NR_HUGEPAGES]) + HUGEPAGES_2MI))
     cni_bin = config.cache_root() / f"cni-plugins-{versions['CNI_PLUGINS_VERSION']}"
     pause = pause_image(versions["PAUSE_VERSION"])
     node.containerd_config.write_text(containerd_config(node, cni_bin, pause))
@@ -391,23 +399,6 @@ def prepare(paths: ClusterPaths, versions: dict[str, str]) -> None:
     node.kubelet_config.write_text(kubelet_config(node, paths.pki))
     (node.root / "kube-proxy.yaml").write_text(kube_proxy_config(paths))
     (node.root / "Corefile").write_text(corefile(paths))
-
-
-def reserve_hugepages(node: NodePaths) -> None:
-    """Reserve HUGEPAGES_2MI more 2 MiB pages than the host had (once; the count before is
-    kept under the node's directory for release_hugepages)."""
-    before = node.root / "nr_hugepages.before"
-    if not before.exists():
-        count = int(NR_HUGEPAGES.read_text())
-        before.write_text(str(count))
-        NR_HUGEPAGES.write_text(str(count + HUGEPAGES_2MI))
-
-
-def release_hugepages(node: NodePaths) -> None:
-    before = node.root / "nr_hugepages.before"
-    if before.exists():
-        NR_HUGEPAGES.write_text(before.read_text().strip())
-        before.unlink()
 
 
 def ctr(paths: ClusterPaths, *args: str, stdin: bytes | None = None) -> bytes:
@@ -501,7 +492,7 @@ def teardown(paths: ClusterPaths) -> None:
     if kube_proxy.exists():  # its iptables chains (KUBE-SERVICES, ...), as its docs say
         subprocess.run([str(kube_proxy), "--cleanup"], capture_output=True, check=False)
     remove_kubelet_chains()
-    release_hugepages(node)
+    hostkernel.restore(node.host_kernel)  # the kubelet's tunables, the reserved pages
     for name in (
         "kubelet.sock",
         "kubelet_internal_checkpoint",

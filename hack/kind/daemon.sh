@@ -16,7 +16,8 @@
 # not --internal: Docker publishes no port on one, and kind reads the API server's host port
 # (Docker's userland proxy on 127.0.0.1).
 # What else a kind node changes on the host, put back by `stop`: the kubelet's kernel tunables
-# (it sets them in /proc/sys, which is the host's: vm.overcommit_memory, kernel.panic, ...), and
+# (it sets them in /proc/sys, which is the host's: vm.overcommit_memory, kernel.panic, ...; the
+# list is hack/devcluster/hostkernel.py's, which tests/cluster checks this copy against), and
 # /lib/modules, which kind mounts into its nodes and Docker creates when the host has none.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -47,7 +47,7 @@ from tests.real_node import (
     TOLERATION,
     container_pid,
     host_dir,
-    running,
+    start_with_images,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -213,11 +213,12 @@ def proc_status(pid: int) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def run(
-    cluster, api_client, tmp_path_factory, *, chart_crds, monitoring_crds,
+    real_node_session, api_client, tmp_path_factory, *, chart_crds, monitoring_crds,
     operator_image: Image, trainer_image: Image,
 ) -> Iterator[Run]:  # fmt: skip
-    with running(cluster.paths, [operator_image.name, trainer_image.name]):
-        yield from _run(cluster, api_client, tmp_path_factory, trainer_image)
+    cluster = real_node_session
+    start_with_images(cluster.paths, [operator_image.name, trainer_image.name])
+    yield from _run(cluster, api_client, tmp_path_factory, trainer_image)
 
 
 def _run(cluster, api_client, tmp_path_factory, trainer_image: Image) -> Iterator[Run]:

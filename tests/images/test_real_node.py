@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,26 +23,27 @@ from kubernetes.client.exceptions import ApiException
 
 from densenet_operator.render import render_pod
 from devcluster import cluster as devcluster
-from devcluster import config, processes, realnode
+from devcluster import config, hostkernel, processes, realnode
 from tests.deploy.e2e import SEED_LINE
 from tests.images.conftest import Image
 from tests.listeners import listeners
 from tests.network import TINY_ARGS
 from tests.operator.jobs import JobBuilder
 from tests.polling import eventually
-from tests.real_node import KUBERNETES_SERVICE_HOST, ON_THE_NODE, running
+from tests.real_node import KUBERNETES_SERVICE_HOST, ON_THE_NODE, start_with_images
 
 pytestmark = pytest.mark.cluster
 
 VERSIONS = devcluster.read_versions()
 HUGEPAGES_BEFORE = int(realnode.NR_HUGEPAGES.read_text())  # given back when the node stops
+TUNABLES_BEFORE = hostkernel.read(hostkernel.KUBELET_TUNABLES)  # the kubelet changes them
 KUBELET_DIR_BEFORE = realnode.DEVICE_PLUGIN_DIR.parent.exists()
 
 
 @pytest.fixture(scope="module")
-def real_node(cluster, core_v1, trainer_image: Image) -> Iterator[kube_client.V1Node]:
-    with running(cluster.paths, [trainer_image.name]):
-        yield core_v1.read_node(realnode.NAME)
+def real_node(real_node_session, core_v1, trainer_image: Image) -> kube_client.V1Node:
+    start_with_images(real_node_session.paths, [trainer_image.name])
+    return core_v1.read_node(realnode.NAME)
 
 
 def test_the_node_is_ready_on_containerd_and_the_pinned_kubelet(real_node, core_v1):
@@ -50,6 +52,11 @@ def test_the_node_is_ready_on_containerd_and_the_pinned_kubelet(real_node, core_
     assert info.container_runtime_version == f"containerd://{VERSIONS['CONTAINERD_VERSION'][1:]}"
     assert info.kubelet_version == VERSIONS["KUBERNETES_VERSION"]
     assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+    # The kubelet set the host's kernel tunables it wants (put back when the node stops).
+    assert hostkernel.read(["vm/overcommit_memory", "kernel/panic"]) == {
+        "vm/overcommit_memory": "1",
+        "kernel/panic": "10",
+    }
     addresses = {a.type: a.address for a in node.status.addresses}
     assert addresses["InternalIP"] == str(config.REAL_NODE_GATEWAY)
     # Only pods that ask for the real node land on it.
@@ -113,6 +120,19 @@ print(json.dumps(out))
 def test_pods_resolve_cluster_names_and_reach_the_api_server_through_its_service(
     real_node, core_v1, namespace, trainer_image: Image
 ):
+    assert_names_resolve_and_the_api_answers(core_v1, namespace, trainer_image)
+    # kube-proxy sent it to the node's own relay, the API server's advertised address (not
+    # loopback, which a pod's DNAT cannot reach).
+    endpoints = core_v1.read_namespaced_endpoints("kubernetes", "default")
+    (subset,) = endpoints.subsets
+    assert [a.ip for a in subset.addresses] == [config.API_SERVER_ADVERTISE]
+    assert [p.port for p in subset.ports] == [config.API_SERVER_PORT]
+    assert str(config.REAL_NODE_GATEWAY) in listeners(config.API_SERVER_PORT)
+
+
+def assert_names_resolve_and_the_api_answers(core_v1, namespace: str, trainer_image: Image):
+    """A pod resolves another's name under a headless Service and the `kubernetes` Service's
+    name, and calls the API server through that Service with its own token."""
     core_v1.create_namespaced_service(namespace, {
         "metadata": {"name": "peers"},
         "spec": {"clusterIP": "None", "selector": {"app": "peer"},
@@ -148,13 +168,6 @@ def test_pods_resolve_cluster_names_and_reach_the_api_server_through_its_service
     assert answers[names[0]] == server.status.pod_ip  # the headless Service's pod record
     assert answers[names[1]] == KUBERNETES_SERVICE_HOST  # the kubernetes Service's ClusterIP
     assert answers["version"] == VERSIONS["KUBERNETES_VERSION"]
-    # kube-proxy sent it to the node's own relay, the API server's advertised address (not
-    # loopback, which a pod's DNAT cannot reach).
-    endpoints = core_v1.read_namespaced_endpoints("kubernetes", "default")
-    (subset,) = endpoints.subsets
-    assert [a.ip for a in subset.addresses] == [config.API_SERVER_ADVERTISE]
-    assert [p.port for p in subset.ports] == [config.API_SERVER_PORT]
-    assert str(config.REAL_NODE_GATEWAY) in listeners(config.API_SERVER_PORT)
 
 
 def test_fake_accelerators_come_through_the_device_plugin_api(
@@ -334,7 +347,50 @@ def leftovers(paths) -> list[str]:
 def test_stopping_the_node_leaves_nothing_behind(real_node, cluster):
     devcluster.stop_node(cluster.paths)
     assert int(realnode.NR_HUGEPAGES.read_text()) == HUGEPAGES_BEFORE
+    assert hostkernel.read(hostkernel.KUBELET_TUNABLES) == TUNABLES_BEFORE
     assert leftovers(cluster.paths) == []
     # Images stay in containerd's root, for the next start.
     root = realnode.NodePaths.of(cluster.paths).containerd_root
     assert any(root.glob("io.containerd.content.v1.content/blobs/sha256/*"))
+
+
+# What Docker changes on a host that the node meets (it loads br_netfilter, turns on IPv4
+# forwarding, sets the FORWARD policy to DROP), as a host where Docker never ran has them.
+# Docker's own chains stay: they match only docker0.
+NO_DOCKER = {"net/bridge/bridge-nf-call-iptables": "0", "net/ipv4/ip_forward": "0"}
+
+
+def forward_policy() -> str:
+    rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True,
+                           check=True).stdout  # fmt: skip
+    return rules.splitlines()[0].split()[-1]  # "-P FORWARD DROP"
+
+
+@contextmanager
+def as_if_docker_never_ran() -> Iterator[None]:
+    kernel, policy = hostkernel.read(NO_DOCKER), forward_policy()
+    try:
+        subprocess.run(["iptables", "-w", "-P", "FORWARD", "ACCEPT"], check=True)
+        hostkernel.write(NO_DOCKER)
+        yield
+    finally:
+        hostkernel.write(kernel)
+        subprocess.run(["iptables", "-w", "-P", "FORWARD", policy], check=True)
+
+
+def test_where_docker_never_ran_the_node_works_and_leaves_nothing(
+    real_node_session, core_v1, namespace, trainer_image: Image
+):
+    """The node brings what it needs (its own forwarding rule; the bridge plugin turns IPv4
+    forwarding on) and puts the host back as it found it, with or without Docker's changes."""
+    paths = real_node_session.paths
+    devcluster.stop_node(paths)
+    with as_if_docker_never_ran():
+        try:
+            start_with_images(paths, [trainer_image.name])
+            assert_names_resolve_and_the_api_answers(core_v1, namespace, trainer_image)
+        finally:
+            devcluster.stop_node(paths)
+        assert leftovers(paths) == []
+        assert hostkernel.read(NO_DOCKER) == NO_DOCKER
+        assert forward_policy() == "ACCEPT"

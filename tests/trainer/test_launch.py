@@ -319,13 +319,27 @@ def test_sigterm_stops_two_real_trainers_at_one_step_and_exits_75(tmp_path: Path
     assert logged == sorted(set(logged), key=int)
 
 
+def port_with_the_next_taken() -> tuple[int, socket.socket]:
+    """A free port and a socket bound to the port after it (free_port says nothing of that
+    one: another process may hold it, seen in CI)."""
+    for _ in range(100):
+        base = free_port()
+        taken = socket.socket()
+        try:
+            taken.bind(("0.0.0.0", base + 1))
+        except OSError:
+            taken.close()
+            continue
+        return base, taken
+    raise AssertionError("no free port followed by a free port in 100 tries")
+
+
 @pytest.mark.slow
 def test_a_real_child_that_fails_stops_its_sibling_with_its_code(tmp_path: Path) -> None:
     """Local rank 1's metrics port (base + 1) is taken: it exits 2 (usage), and its sibling,
     left waiting for it in the job's first collective, is stopped."""
-    base = free_port()
-    with socket.socket() as taken:
-        taken.bind(("0.0.0.0", base + 1))
+    base, taken = port_with_the_next_taken()
+    with taken:
         taken.listen()
         proc = subprocess.run(
             [
