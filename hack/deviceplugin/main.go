@@ -123,8 +123,15 @@ func (p *plugin) annotate(ids []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	want := strings.Join(ids, ",")
+	conn, err := grpc.NewClient("unix://"+p.podResources, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		log.Printf("annotating the pod of devices %s: %v", want, err)
+		return
+	}
+	defer conn.Close()
+	lister := podresources.NewPodResourcesListerClient(conn)
 	for {
-		pod, err := p.holder(ctx, want)
+		pod, err := p.holder(ctx, lister, want)
 		if err == nil && pod != nil {
 			if err = p.write(ctx, pod, ids); err == nil {
 				log.Printf("annotated %s/%s with devices %s", pod.Namespace, pod.Name, want)
@@ -142,13 +149,8 @@ func (p *plugin) annotate(ids []string) {
 
 // holder is the pod, not yet annotated, whose container the kubelet gave exactly `want`
 // (sorted ids, comma-joined) of this plugin's resource; nil while the kubelet lists none.
-func (p *plugin) holder(ctx context.Context, want string) (*corev1.Pod, error) {
-	conn, err := grpc.NewClient("unix://"+p.podResources, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	listed, err := podresources.NewPodResourcesListerClient(conn).List(ctx, &podresources.ListPodResourcesRequest{})
+func (p *plugin) holder(ctx context.Context, lister podresources.PodResourcesListerClient, want string) (*corev1.Pod, error) {
+	listed, err := lister.List(ctx, &podresources.ListPodResourcesRequest{})
 	if err != nil {
 		return nil, err
 	}
